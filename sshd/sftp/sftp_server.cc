@@ -1,0 +1,238 @@
+// RunSftpServer's event loop: frames packets out of the input queue, hands each to the
+// Session, and writes the replies it queued. One poll(2) loop over the two fds, so requests
+// keep being read while replies wait to be written, with both queues bounded:
+//  - input: read in large chunks; holds at most a few maximum-size requests;
+//  - output: while more than kOutputSoftLimit bytes of replies wait, no more requests are
+//    processed and no more input is read (back-pressure to the client).
+#include "sshd/sftp/sftp_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "sshd/sftp/byte_buffer.h"
+#include "sshd/sftp/protocol.h"
+#include "sshd/sftp/session.h"
+#include "sshd/sftp/wire.h"
+
+namespace hatch::sftp {
+namespace {
+
+constexpr size_t kOutputSoftLimit = 1 << 20;
+constexpr size_t kMinInputCapacity = 1 << 20;
+// Below this much free space after a partial packet, the packet is moved to the front
+// before the next read, so reads stay large.
+constexpr size_t kMinReadRoom = 64 * 1024;
+
+constexpr int kExitOk = 0;
+constexpr int kExitIoError = 1;
+constexpr int kExitProtocolError = 2;
+
+// Sets O_NONBLOCK on an fd for the scope's lifetime (the fd's other users get their flags
+// back afterwards).
+class NonBlockingScope {
+ public:
+  explicit NonBlockingScope(int fd) : fd_(fd), flags_(fcntl(fd, F_GETFL)) {
+    if (changed()) fcntl(fd_, F_SETFL, flags_ | O_NONBLOCK);
+  }
+  ~NonBlockingScope() {
+    if (changed()) fcntl(fd_, F_SETFL, flags_);
+  }
+  NonBlockingScope(const NonBlockingScope&) = delete;
+  NonBlockingScope& operator=(const NonBlockingScope&) = delete;
+
+ private:
+  bool changed() const { return flags_ >= 0 && (flags_ & O_NONBLOCK) == 0; }
+  int fd_;
+  int flags_;
+};
+
+// Blocks SIGPIPE in this thread so a write to a vanished client fails with EPIPE instead of
+// killing the process; a SIGPIPE raised meanwhile is discarded before unblocking.
+class SigpipeBlockScope {
+ public:
+  SigpipeBlockScope() {
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask_);
+  }
+  ~SigpipeBlockScope() {
+    if (sigismember(&old_mask_, SIGPIPE)) return;
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE)) {
+      const struct timespec zero = {0, 0};
+      sigtimedwait(&pipe_set, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+  SigpipeBlockScope(const SigpipeBlockScope&) = delete;
+  SigpipeBlockScope& operator=(const SigpipeBlockScope&) = delete;
+
+ private:
+  sigset_t old_mask_;
+};
+
+class ServerLoop {
+ public:
+  ServerLoop(int in_fd, int out_fd, const SftpServerOptions& options)
+      : in_fd_(in_fd),
+        out_fd_(out_fd),
+        max_message_(options.max_message),
+        session_(options),
+        input_(std::max<size_t>(kMinInputCapacity, 4 * (size_t{options.max_message} + 4))),
+        output_(kOutputSoftLimit + session_.max_reply()) {}
+
+  int Run();
+
+ private:
+  enum class Progress { kContinue, kDone, kFatal };
+
+  // Handles every complete packet while the output has room. kFatal after a protocol error.
+  Progress ProcessInput();
+  // Writes what the out fd takes now. kDone when the client is gone.
+  Progress Flush();
+  // Reads what the in fd has now. kDone never: EOF only marks the input closed.
+  Progress Fill();
+
+  bool HasCompletePacket() const;
+  bool OutputFull() const { return output_.size() > kOutputSoftLimit; }
+
+  int in_fd_;
+  int out_fd_;
+  uint32_t max_message_;
+  Session session_;
+  ByteBuffer input_;
+  ByteBuffer output_;
+  bool input_open_ = true;
+};
+
+bool ServerLoop::HasCompletePacket() const {
+  if (input_.size() < kLengthFieldSize) return false;
+  const uint32_t length = LoadBigEndian32(input_.data());
+  return length <= max_message_ && input_.size() - kLengthFieldSize >= length;
+}
+
+ServerLoop::Progress ServerLoop::ProcessInput() {
+  while (!OutputFull() && input_.size() >= kLengthFieldSize) {
+    const uint32_t length = LoadBigEndian32(input_.data());
+    if (length > max_message_) {
+      fprintf(stderr, "hatch sftp-server: request of %u bytes exceeds the limit of %u bytes\n",
+              length, max_message_);
+      return Progress::kFatal;
+    }
+    if (input_.size() - kLengthFieldSize < length) break;  // the rest is still to come
+    // Not OutputFull(): at least max_reply() bytes are free, possibly after compaction.
+    output_.EnsureTailRoom(session_.max_reply());
+    ReplyWriter reply(&output_, session_.max_reply());
+    const absl::string_view packet(
+        reinterpret_cast<const char*>(input_.data()) + kLengthFieldSize, length);
+    const absl::Status status = session_.Handle(packet, &reply);
+    if (!status.ok()) {
+      fprintf(stderr, "hatch sftp-server: %.*s\n", static_cast<int>(status.message().size()),
+              status.message().data());
+      return Progress::kFatal;
+    }
+    input_.Consume(kLengthFieldSize + length);
+  }
+  // Keep room after a partial packet for the rest of it and for large reads.
+  size_t needed = kMinReadRoom;
+  if (input_.size() >= kLengthFieldSize) {
+    const size_t packet = kLengthFieldSize + LoadBigEndian32(input_.data());
+    needed = std::max(needed, packet - std::min(packet, input_.size()));
+  }
+  if (input_.tail_room() < needed) {
+    input_.EnsureTailRoom(std::min(needed, input_.capacity() - input_.size()));
+  }
+  return Progress::kContinue;
+}
+
+ServerLoop::Progress ServerLoop::Flush() {
+  while (!output_.empty()) {
+    const ssize_t n = write(out_fd_, output_.data(), output_.size());
+    if (n > 0) {
+      output_.Consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Progress::kContinue;
+    // The client stopped reading (EPIPE, ECONNRESET): the session is over, as for
+    // OpenSSH's sftp-server.
+    return Progress::kDone;
+  }
+  return Progress::kContinue;
+}
+
+ServerLoop::Progress ServerLoop::Fill() {
+  while (input_.tail_room() > 0) {
+    const ssize_t n = read(in_fd_, input_.tail(), input_.tail_room());
+    if (n > 0) {
+      input_.Commit(static_cast<size_t>(n));
+      return Progress::kContinue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Progress::kContinue;
+    if (n < 0 && errno != ECONNRESET) {
+      fprintf(stderr, "hatch sftp-server: read: %s\n", strerror(errno));
+      return Progress::kFatal;
+    }
+    input_open_ = false;  // EOF, or a reset that ends the input the same way
+    return Progress::kContinue;
+  }
+  return Progress::kContinue;
+}
+
+int ServerLoop::Run() {
+  for (;;) {
+    if (ProcessInput() == Progress::kFatal) return kExitProtocolError;
+    if (!output_.empty() && Flush() == Progress::kDone) return kExitOk;
+    // After EOF the requests already received are still answered (a client may half-close
+    // after its last request); a trailing partial packet is dropped.
+    if (!input_open_ && output_.empty() && !HasCompletePacket()) return kExitOk;
+
+    struct pollfd fds[2];
+    nfds_t count = 0;
+    int read_slot = -1, write_slot = -1;
+    if (input_open_ && !OutputFull() && input_.tail_room() > 0) {
+      read_slot = static_cast<int>(count);
+      fds[count++] = {in_fd_, POLLIN, 0};
+    }
+    if (!output_.empty()) {
+      write_slot = static_cast<int>(count);
+      fds[count++] = {out_fd_, POLLOUT, 0};
+    }
+    if (count == 0) continue;  // complete packets wait for processing: loop again
+    if (poll(fds, count, -1) < 0) {
+      if (errno == EINTR) continue;
+      fprintf(stderr, "hatch sftp-server: poll: %s\n", strerror(errno));
+      return kExitIoError;
+    }
+    if (read_slot >= 0 && fds[read_slot].revents != 0 && Fill() == Progress::kFatal) {
+      return kExitIoError;
+    }
+    if (write_slot >= 0 && fds[write_slot].revents != 0 && Flush() == Progress::kDone) {
+      return kExitOk;
+    }
+  }
+}
+
+}  // namespace
+
+int RunSftpServer(int in_fd, int out_fd, const SftpServerOptions& options) {
+  SigpipeBlockScope no_sigpipe;
+  NonBlockingScope in_mode(in_fd);
+  NonBlockingScope out_mode(out_fd);
+  ServerLoop loop(in_fd, out_fd, options);
+  return loop.Run();
+}
+
+}  // namespace hatch::sftp
