@@ -1,0 +1,154 @@
+#include "sshd/config.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1:2222", "listen address (host:port)");
+ABSL_FLAG(std::string, hostKey, "", "PEM or OpenSSH private host key; empty: a fresh ed25519 key");
+ABSL_FLAG(std::string, authorizedKey, "", "public key in authorized_keys format");
+ABSL_FLAG(bool, allowUnauthenticatedClients, false, "allow clients with no authentication");
+ABSL_FLAG(bool, inheritDaemonEnv, false, "give sessions the daemon's environment");
+ABSL_FLAG(std::string, allowedCiphers, "", "comma-separated cipher allow-list");
+ABSL_FLAG(std::string, allowedMACs, "", "comma-separated MAC allow-list");
+ABSL_FLAG(std::string, allowedKeyExchanges, "", "comma-separated key exchange allow-list");
+ABSL_FLAG(std::string, allowedHostKeyAlgorithms, "", "comma-separated host key algorithm allow-list");
+ABSL_FLAG(std::string, logLevel, "info", "log level: debug, info, error or fatal");
+ABSL_FLAG(std::string, timeFormat, "unix-epoch", "accepted for diego-sshd compatibility");
+ABSL_FLAG(std::string, debugAddr, "", "accepted for diego-sshd compatibility (ignored)");
+ABSL_FLAG(absl::Duration, idleTimeout, absl::Minutes(5), "close a connection idle this long (0: never)");
+ABSL_FLAG(absl::Duration, keepaliveInterval, absl::Seconds(30), "server keepalive interval (0: off)");
+ABSL_FLAG(int, keepaliveCountMax, 3, "unanswered keepalives before a peer is dead");
+ABSL_FLAG(absl::Duration, loginGraceTime, absl::Seconds(60), "time to authenticate");
+ABSL_FLAG(int, maxAuthTries, 6, "authentication attempts per connection");
+ABSL_FLAG(int, maxSessions, 10, "open channels per connection");
+ABSL_FLAG(int, maxConnections, 100, "concurrent connections");
+ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2), "SIGHUP to SIGKILL delay for sessions");
+ABSL_FLAG(bool, version, false, "print the version and exit");
+
+extern char** environ;
+
+namespace hatch {
+namespace {
+
+constexpr const char* kSecretFlags[] = {"hostKey", "authorizedKey"};
+constexpr const char* kSecretEnv[] = {"SSHD_HOSTKEY", "SSHD_AUTHKEY"};
+
+// The flag name of an argv word ("-x", "--x", "-x=v", "--x=v"), or "" if it is no flag.
+absl::string_view FlagName(absl::string_view arg) {
+  if (!absl::ConsumePrefix(&arg, "-")) return "";
+  absl::ConsumePrefix(&arg, "-");
+  return arg.substr(0, arg.find('='));
+}
+
+bool IsSecretFlag(absl::string_view name) {
+  for (const char* s : kSecretFlags) {
+    if (name == s) return true;
+  }
+  return false;
+}
+
+void Wipe(char* p) { std::memset(p, 0, std::strlen(p)); }
+
+absl::Status PositiveInt(const char* name, int value) {
+  if (value > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("-", name, " must be positive, got ", value));
+}
+
+absl::Status NonNegative(const char* name, absl::Duration d) {
+  if (d >= absl::ZeroDuration()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("-", name, " must not be negative"));
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
+  // absl reports a bad flag on stderr and exits 1 itself; everything else comes back here.
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return std::string(); };
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage("diego-sshd [flags]: hatch's SSH daemon for app containers");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument \"", positional[1], "\" (flags are -name=value)"));
+  }
+
+  Config c;
+  c.address = absl::GetFlag(FLAGS_address);
+  c.host_key = absl::GetFlag(FLAGS_hostKey);
+  c.authorized_key = absl::GetFlag(FLAGS_authorizedKey);
+  if (const char* env = std::getenv("SSHD_HOSTKEY"); env != nullptr && *env != '\0') c.host_key = env;
+  if (const char* env = std::getenv("SSHD_AUTHKEY"); env != nullptr && *env != '\0') c.authorized_key = env;
+  c.allow_unauthenticated_clients = absl::GetFlag(FLAGS_allowUnauthenticatedClients);
+  c.inherit_daemon_env = absl::GetFlag(FLAGS_inheritDaemonEnv);
+  c.allowed_ciphers = absl::GetFlag(FLAGS_allowedCiphers);
+  c.allowed_macs = absl::GetFlag(FLAGS_allowedMACs);
+  c.allowed_key_exchanges = absl::GetFlag(FLAGS_allowedKeyExchanges);
+  c.allowed_host_key_algorithms = absl::GetFlag(FLAGS_allowedHostKeyAlgorithms);
+  absl::StatusOr<LogLevel> level = ParseLogLevel(absl::GetFlag(FLAGS_logLevel));
+  if (!level.ok()) return absl::InvalidArgumentError(absl::StrCat("-logLevel: ", level.status().message()));
+  c.log_level = *level;
+  c.idle_timeout = absl::GetFlag(FLAGS_idleTimeout);
+  c.keepalive_interval = absl::GetFlag(FLAGS_keepaliveInterval);
+  c.keepalive_count_max = absl::GetFlag(FLAGS_keepaliveCountMax);
+  c.login_grace_time = absl::GetFlag(FLAGS_loginGraceTime);
+  c.max_auth_tries = absl::GetFlag(FLAGS_maxAuthTries);
+  c.max_sessions = absl::GetFlag(FLAGS_maxSessions);
+  c.max_connections = absl::GetFlag(FLAGS_maxConnections);
+  c.kill_grace_time = absl::GetFlag(FLAGS_killGraceTime);
+  c.print_version = absl::GetFlag(FLAGS_version);
+
+  for (absl::Status s : {NonNegative("idleTimeout", c.idle_timeout),
+                         NonNegative("keepaliveInterval", c.keepalive_interval),
+                         NonNegative("killGraceTime", c.kill_grace_time),
+                         PositiveInt("keepaliveCountMax", c.keepalive_count_max),
+                         PositiveInt("maxAuthTries", c.max_auth_tries),
+                         PositiveInt("maxSessions", c.max_sessions),
+                         PositiveInt("maxConnections", c.max_connections)}) {
+    if (!s.ok()) return s;
+  }
+  if (c.login_grace_time <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("-loginGraceTime must be positive");
+  }
+  if (c.authorized_key.empty() && !c.allow_unauthenticated_clients && !c.print_version) {
+    return absl::InvalidArgumentError(
+        "no authorized key: give -authorizedKey (or SSHD_AUTHKEY) or -allowUnauthenticatedClients");
+  }
+  return c;
+}
+
+void ScrubSecrets(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    absl::string_view name = FlagName(arg);
+    if (!IsSecretFlag(name)) continue;
+    if (char* eq = std::strchr(argv[i], '='); eq != nullptr) {
+      Wipe(eq + 1);
+    } else if (i + 1 < argc) {
+      Wipe(argv[++i]);  // "-hostKey VALUE"
+    }
+  }
+  // The kernel shows the original environment block; wipe the values there, then drop the
+  // variables so no child inherits them.
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    for (const char* name : kSecretEnv) {
+      size_t n = std::strlen(name);
+      if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') Wipe(*e + n + 1);
+    }
+  }
+  for (const char* name : kSecretEnv) unsetenv(name);
+}
+
+}  // namespace hatch

@@ -1,0 +1,310 @@
+#include "sshd/connection.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <dirent.h>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sshd/keys.h"
+#include "sshd/log.h"
+#include "sshd/process.h"
+#include "sshd/session_channel.h"
+
+namespace hatch {
+namespace {
+
+int ToSeconds(absl::Duration d) {
+  return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d + absl::Milliseconds(999))));
+}
+
+// Children this process adopted as a subreaper (a session's daemonized grandchildren) plus
+// its own: everything /proc lists as our children.
+std::vector<pid_t> ListChildren() {
+  std::vector<pid_t> out;
+  std::ifstream in(absl::StrCat("/proc/self/task/", getpid(), "/children"));
+  pid_t pid;
+  while (in >> pid) out.push_back(pid);
+  return out;
+}
+
+}  // namespace
+
+Connection::Connection(const ServerState* state, UniqueFd socket, std::string peer)
+    : state_(state), socket_(std::move(socket)), peer_(std::move(peer)) {}
+
+Connection::~Connection() {
+  if (event_ != nullptr) {
+    if (session_ != nullptr) ssh_event_remove_session(event_, session_);
+    ssh_event_free(event_);
+  }
+  if (session_ != nullptr) ssh_free(session_);
+}
+
+int Connection::Run() {
+  const Config& config = *state_->config;
+  // The pre-auth phase is bounded as a whole: SIGALRM's default action ends this process.
+  alarm(static_cast<unsigned>(ToSeconds(config.login_grace_time)));
+  // Daemonized grandchildren of sessions are re-parented here, so they can be ended too.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+
+  session_ = ssh_new();
+  if (session_ == nullptr) return 1;
+  if (ssh_bind_accept_fd(state_->bind, session_, socket_.get()) != SSH_OK) {
+    LogError("connection.accept-failed", {{"peer", peer_}, {"error", ssh_get_error(state_->bind)}});
+    return 1;
+  }
+  socket_.release();  // the session owns the socket now
+  ssh_set_counters(session_, &sent_, &received_);
+  int methods = SSH_AUTH_METHOD_PUBLICKEY;
+  if (config.allow_unauthenticated_clients) methods |= SSH_AUTH_METHOD_NONE;
+  ssh_set_auth_methods(session_, methods);
+  ssh_set_message_callback(session_, &Connection::OnMessage, this);
+
+  if (ssh_handle_key_exchange(session_) != SSH_OK) {
+    LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session_)}});
+    return 1;
+  }
+  ssh_set_blocking(session_, 0);
+  event_ = ssh_event_new();
+  ssh_event_add_session(event_, session_);
+  ssh_event_add_fd(event_, signal_fd_.get(), POLLIN,
+                   [](socket_t, int, void* self) {
+                     static_cast<Connection*>(self)->OnSignalFd();
+                     return 0;
+                   },
+                   this);
+
+  last_activity_ = absl::Now();
+  next_keepalive_ = last_activity_ + config.keepalive_interval;
+  while (!stopping_) {
+    int rc = ssh_event_dopoll(event_, 500);
+    ReapChildren();
+    PollChannels();
+    KillOverdueGroups();
+    if (rc == SSH_ERROR || (ssh_get_status(session_) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
+        !ssh_is_connected(session_)) {
+      stop_reason_ = "client disconnected";
+      break;
+    }
+    CheckTimers();
+  }
+  EndSessions();
+  if (ssh_is_connected(session_)) ssh_disconnect(session_);
+  LogInfo("connection.closed", {{"peer", peer_}, {"user", user_}, {"reason", stop_reason_}});
+  return 0;
+}
+
+int Connection::OnMessage(ssh_session, ssh_message msg, void* self_ptr) {
+  auto* self = static_cast<Connection*>(self_ptr);
+  switch (ssh_message_type(msg)) {
+    case SSH_REQUEST_AUTH:
+      return self->HandleAuth(msg);
+    case SSH_REQUEST_CHANNEL_OPEN:
+      return self->HandleChannelOpen(msg);
+    case SSH_REQUEST_CHANNEL:
+      return self->HandleChannelRequest(msg);
+    case SSH_REQUEST_GLOBAL:
+      // keepalive@openssh.com and friends: the failure reply is what clients expect.
+      self->MarkActivity();
+      return 1;
+    default:
+      return 1;  // service requests: libssh accepts ssh-userauth / ssh-connection
+  }
+}
+
+int Connection::HandleAuth(ssh_message msg) {
+  if (authenticated_) return 1;
+  const Config& config = *state_->config;
+  const char* user = ssh_message_auth_user(msg);
+  const int method = ssh_message_subtype(msg);
+  bool counts = true;
+  if (method == SSH_AUTH_METHOD_NONE) {
+    counts = false;  // clients probe with "none" first; OpenSSH does not count it either
+    if (config.allow_unauthenticated_clients) {
+      ssh_message_auth_reply_success(msg, 0);
+      authenticated_ = true;
+    }
+  } else if (method == SSH_AUTH_METHOD_PUBLICKEY) {
+    ssh_key key = ssh_message_auth_pubkey(msg);
+    const bool match = !state_->authorized_key_blob.empty() && key != nullptr &&
+                       PublicKeyMatches(state_->authorized_key_blob, key);
+    const int sig_state = ssh_message_auth_publickey_state(msg);
+    if (match && sig_state == SSH_PUBLICKEY_STATE_NONE) {
+      ssh_message_auth_reply_pk_ok_simple(msg);  // "this key would do": no attempt used up
+      return 0;
+    }
+    if (match && sig_state == SSH_PUBLICKEY_STATE_VALID) {
+      ssh_message_auth_reply_success(msg, 0);
+      authenticated_ = true;
+    }
+  }
+  if (authenticated_) {
+    alarm(0);
+    user_ = user != nullptr ? user : "";
+    MarkActivity();
+    LogInfo("connection.authenticated", {{"peer", peer_}, {"user", user_}});
+    return 0;
+  }
+  if (counts && ++failed_auths_ >= config.max_auth_tries) {
+    LogInfo("connection.too-many-auth-failures", {{"peer", peer_}, {"attempts", failed_auths_}});
+    ssh_message_reply_default(msg);
+    ssh_disconnect(session_);
+    stopping_ = true;
+    stop_reason_ = "too many authentication failures";
+    return 0;
+  }
+  return 1;  // failure, listing the methods left
+}
+
+int Connection::HandleChannelOpen(ssh_message msg) {
+  if (!authenticated_) return 1;
+  MarkActivity();
+  const Config& config = *state_->config;
+  if (ssh_message_subtype(msg) != SSH_CHANNEL_SESSION) return 1;
+  if (static_cast<int>(channels_.size()) >= config.max_sessions) {
+    LogInfo("connection.too-many-channels", {{"peer", peer_}, {"limit", config.max_sessions}});
+    return 1;
+  }
+  ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
+  if (channel == nullptr) return 1;
+  channels_.push_back({channel, std::make_unique<SessionChannel>(this, channel)});
+  return 0;
+}
+
+int Connection::HandleChannelRequest(ssh_message msg) {
+  ssh_channel channel = ssh_message_channel_request_channel(msg);
+  for (Channel& c : channels_) {
+    if (c.channel == channel && !c.handler->Finished()) return c.handler->OnRequest(msg);
+  }
+  return 1;
+}
+
+void Connection::OnSignalFd() {
+  signalfd_siginfo info;
+  while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
+    if (info.ssi_signo == SIGCHLD) continue;  // reaped after the poll
+    stopping_ = true;
+    stop_reason_ = absl::StrCat("daemon stopping (signal ", info.ssi_signo, ")");
+  }
+}
+
+void Connection::WatchChild(pid_t pid, ChannelHandler* owner) { children_[pid].owner = owner; }
+
+void Connection::AbandonChild(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  it->second.owner = nullptr;
+  if (it->second.kill_at != absl::InfiniteFuture()) return;
+  // SIGCONT too, so a stopped job (Ctrl-Z) sees the hangup. Once the leader is reaped its
+  // pid may be reused: then only its group (which keeps the id reserved) is signalled.
+  for (int sig : {SIGHUP, SIGCONT}) {
+    if (it->second.exited) {
+      kill(-pid, sig);
+    } else {
+      SignalProcessGroup(pid, sig);
+    }
+  }
+  it->second.kill_at = absl::Now() + state_->config->kill_grace_time;
+}
+
+void Connection::ReapChildren() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;  // an adopted orphan
+    it->second.exited = true;
+    if (it->second.owner != nullptr) it->second.owner->OnChildExit(pid, status);
+  }
+}
+
+void Connection::PollChannels() {
+  for (Channel& c : channels_) c.handler->Poll();
+  std::erase_if(channels_, [](const Channel& c) { return c.handler->Finished(); });
+}
+
+void Connection::KillOverdueGroups() {
+  const absl::Time now = absl::Now();
+  for (auto it = children_.begin(); it != children_.end();) {
+    Child& child = it->second;
+    const bool group_alive = kill(-it->first, 0) == 0;
+    if (child.owner == nullptr && child.exited && !group_alive) {
+      it = children_.erase(it);
+      continue;
+    }
+    if (child.owner == nullptr && now >= child.kill_at) {
+      if (group_alive) kill(-it->first, SIGKILL);
+      if (!child.exited) kill(it->first, SIGKILL);
+    }
+    ++it;
+  }
+}
+
+void Connection::CheckTimers() {
+  const Config& config = *state_->config;
+  const absl::Time now = absl::Now();
+  if (config.idle_timeout > absl::ZeroDuration() && now - last_activity_ > config.idle_timeout) {
+    stopping_ = true;
+    stop_reason_ = "idle timeout";
+    return;
+  }
+  if (config.keepalive_interval > absl::ZeroDuration() && authenticated_ && now >= next_keepalive_) {
+    // A peer that sent no packet at all since the last keepalive did not answer it.
+    if (received_.in_packets == packets_at_keepalive_) {
+      if (++missed_keepalives_ >= config.keepalive_count_max) {
+        stopping_ = true;
+        stop_reason_ = "keepalive timeout";
+        return;
+      }
+    } else {
+      missed_keepalives_ = 0;
+    }
+    packets_at_keepalive_ = received_.in_packets;
+    ssh_send_keepalive(session_);
+    next_keepalive_ = now + config.keepalive_interval;
+  }
+}
+
+void Connection::EndSessions() {
+  for (Channel& c : channels_) c.handler->Hangup();
+  channels_.clear();
+  // Give hung-up groups their grace time, then SIGKILL; adopted orphans go the same way.
+  const absl::Time deadline = absl::Now() + state_->config->kill_grace_time + absl::Seconds(1);
+  bool orphans_hup = false;
+  while (true) {
+    ReapChildren();
+    KillOverdueGroups();
+    std::vector<pid_t> left = ListChildren();
+    if (children_.empty() && left.empty()) break;
+    if (!orphans_hup) {
+      for (pid_t p : left) {
+        if (!children_.contains(p)) kill(p, SIGHUP);
+      }
+      orphans_hup = true;
+    }
+    if (absl::Now() >= deadline) {
+      for (pid_t p : left) kill(p, SIGKILL);
+      for (auto& [pid, child] : children_) kill(-pid, SIGKILL);
+      while (waitpid(-1, nullptr, 0) > 0) {
+      }
+      break;
+    }
+    usleep(10 * 1000);
+  }
+}
+
+}  // namespace hatch

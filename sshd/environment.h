@@ -1,0 +1,49 @@
+// SessionEnvironment: the environment of one session's process, built as diego-sshd builds
+// it, but per session (diego-sshd shares one map between sessions, so one session's `env`
+// requests leak into the next):
+//   PATH=/bin:/usr/bin and LANG=en_US.UTF-8; with -inheritDaemonEnv the daemon's environment
+//   minus PATH on top; then the client's `env` requests (which may override PATH and LANG);
+//   TERM from pty-req; HOME and USER of the daemon's user last, which nothing overrides.
+#ifndef HATCH_SSHD_ENVIRONMENT_H_
+#define HATCH_SSHD_ENVIRONMENT_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hatch {
+
+// What every session of this daemon starts from; computed once at start-up.
+struct BaseEnvironment {
+  std::map<std::string, std::string> vars;  // PATH, LANG and (optionally) the daemon's env
+  std::string home;
+  std::string user;
+};
+
+// `daemon_env` is the daemon's environ (already scrubbed of secrets); `inherit` is
+// -inheritDaemonEnv. HOME/USER: the daemon's $HOME/$USER as diego-sshd, else /etc/passwd.
+BaseEnvironment MakeBaseEnvironment(char** daemon_env, bool inherit);
+
+class SessionEnvironment {
+ public:
+  explicit SessionEnvironment(const BaseEnvironment& base);
+
+  // An `env` request. HOME and USER are kept as the daemon's; returns false for those and for
+  // names that cannot be environment names (empty, or containing '=' or NUL).
+  bool Set(const std::string& name, const std::string& value);
+  void SetTerm(const std::string& term);
+  const std::string& home() const { return home_; }
+  std::string Get(const std::string& name) const;
+
+  // "NAME=value" strings for execve.
+  std::vector<std::string> ToEnvp() const;
+
+ private:
+  std::map<std::string, std::string> vars_;
+  std::string home_;
+  std::string user_;
+};
+
+}  // namespace hatch
+
+#endif  // HATCH_SSHD_ENVIRONMENT_H_

@@ -1,0 +1,43 @@
+// Listener: binds the address, accepts, and forks one Connection process per client. It
+// never parses SSH bytes. It reaps every child (so hatch works as PID 1), limits concurrent
+// connections, and on SIGTERM/SIGINT stops accepting, asks every connection to end its
+// sessions, waits for them, and returns.
+#ifndef HATCH_SSHD_LISTENER_H_
+#define HATCH_SSHD_LISTENER_H_
+
+#include <sys/types.h>
+
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/unique_fd.h"
+#include "sshd/connection.h"
+
+namespace hatch {
+
+// Binds and listens on "host:port" (IPv4 or IPv6 literal, "localhost", or "" / ":port" for
+// every interface). Errors read like "listen tcp 127.0.0.1:2222: Address already in use".
+absl::StatusOr<UniqueFd> Listen(const std::string& address);
+
+class Listener {
+ public:
+  // `state` must outlive this.
+  Listener(const ServerState* state, UniqueFd listen_fd);
+  // Serves until SIGTERM or SIGINT; returns the daemon's exit status.
+  int Run();
+
+ private:
+  void Accept();
+  void Reap();
+  void Shutdown();
+
+  const ServerState* state_;
+  UniqueFd listen_fd_;
+  UniqueFd signal_fd_;
+  std::set<pid_t> connections_;
+};
+
+}  // namespace hatch
+
+#endif  // HATCH_SSHD_LISTENER_H_

@@ -1,0 +1,83 @@
+// diego-sshd: hatch's SSH daemon, a drop-in replacement for Cloud Foundry's diego-sshd.
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <openssl/crypto.h>
+#include <openssl/opensslv.h>
+
+#include <cstdio>
+
+#include "sshd/algorithms.h"
+#include "sshd/config.h"
+#include "sshd/connection.h"
+#include "sshd/keys.h"
+#include "sshd/listener.h"
+#include "sshd/log.h"
+
+#ifndef HATCH_VERSION
+#define HATCH_VERSION "dev"
+#endif
+
+extern char** environ;
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "diego-sshd: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv);
+  hatch::ScrubSecrets(argc, argv);
+  if (!config.ok()) return Fail(config.status());
+  if (config->print_version) {
+    std::printf("diego-sshd (hatch) %s\nlibssh %s\n%s\n", HATCH_VERSION, ssh_version(0),
+                OpenSSL_version(OPENSSL_VERSION));
+    return 0;
+  }
+  hatch::SetLogLevel(config->log_level);
+  ssh_init();
+
+  absl::StatusOr<hatch::SshKey> host_key = hatch::LoadHostKey(config->host_key);
+  if (!host_key.ok()) return Fail(host_key.status());
+  hatch::ServerState state;
+  if (!config->authorized_key.empty()) {
+    absl::StatusOr<hatch::SshKey> authorized = hatch::ParseAuthorizedKey(config->authorized_key);
+    if (!authorized.ok()) return Fail(authorized.status());
+    absl::StatusOr<std::string> blob = hatch::PublicKeyBlob(authorized->get());
+    if (!blob.ok()) return Fail(blob.status());
+    state.authorized_key_blob = *blob;
+  }
+  // The key texts are not needed past this point.
+  OPENSSL_cleanse(config->host_key.data(), config->host_key.size());
+  OPENSSL_cleanse(config->authorized_key.data(), config->authorized_key.size());
+
+  absl::StatusOr<hatch::AlgorithmPolicy> policy =
+      hatch::BuildAlgorithmPolicy(*config, host_key->get());
+  if (!policy.ok()) return Fail(policy.status());
+
+  ssh_bind bind = ssh_bind_new();
+  const std::string fingerprint = hatch::Fingerprint(host_key->get());
+  // The bind takes ownership of the key.
+  if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, host_key->get()) != SSH_OK) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("host key: ", ssh_get_error(bind))));
+  }
+  host_key->release();
+  ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BANNER, "diego-sshd");
+  if (absl::Status s = hatch::ApplyAlgorithmPolicy(*policy, bind); !s.ok()) return Fail(s);
+
+  absl::StatusOr<hatch::UniqueFd> listen_fd = hatch::Listen(config->address);
+  if (!listen_fd.ok()) return Fail(listen_fd.status());
+
+  state.config = &*config;
+  state.bind = bind;
+  state.base_environment = hatch::MakeBaseEnvironment(environ, config->inherit_daemon_env);
+  hatch::LogDebug("host-key", {{"fingerprint", fingerprint}});
+  hatch::Listener listener(&state, std::move(*listen_fd));
+  int status = listener.Run();
+  ssh_bind_free(bind);
+  ssh_finalize();
+  return status;
+}

@@ -1,0 +1,153 @@
+#include "sshd/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "pty/pty.h"
+
+namespace hatch {
+namespace {
+
+struct SignalName {
+  int number;
+  const char* name;
+};
+
+// Every standard signal, by the name SSH uses (the name without "SIG").
+constexpr SignalName kSignals[] = {
+    {SIGABRT, "ABRT"}, {SIGALRM, "ALRM"}, {SIGBUS, "BUS"},   {SIGCHLD, "CHLD"},
+    {SIGCONT, "CONT"}, {SIGFPE, "FPE"},   {SIGHUP, "HUP"},   {SIGILL, "ILL"},
+    {SIGINT, "INT"},   {SIGKILL, "KILL"}, {SIGPIPE, "PIPE"}, {SIGPROF, "PROF"},
+    {SIGQUIT, "QUIT"}, {SIGSEGV, "SEGV"}, {SIGSTOP, "STOP"}, {SIGSYS, "SYS"},
+    {SIGTERM, "TERM"}, {SIGTRAP, "TRAP"}, {SIGTSTP, "TSTP"}, {SIGTTIN, "TTIN"},
+    {SIGTTOU, "TTOU"}, {SIGURG, "URG"},   {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"},
+    {SIGVTALRM, "VTALRM"}, {SIGWINCH, "WINCH"}, {SIGXCPU, "XCPU"}, {SIGXFSZ, "XFSZ"},
+    {SIGIO, "IO"}, {SIGPWR, "PWR"}, {SIGSTKFLT, "STKFLT"},
+};
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+// Writes a message to fd 2 with no allocation (runs between fork and exec).
+void ChildError(const char* what, const char* arg, int err) {
+  const char* parts[] = {"hatch: ", what, arg, ": ", strerror(err), "\n"};
+  for (const char* p : parts) {
+    ssize_t unused = write(STDERR_FILENO, p, strlen(p));
+    (void)unused;
+  }
+}
+
+bool MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  read_end->reset(fds[0]);
+  write_end->reset(fds[1]);
+  return true;
+}
+
+void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+// In the child: a clean process as OpenSSH's session.c makes it.
+[[noreturn]] void RunChild(const SpawnRequest& r, char* const* argv, char* const* envp,
+                           int in_fd, int out_fd, int err_fd) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+  setsid();
+  if (r.pty_slave != nullptr) {
+    int rc = pty::AttachControllingTerminal(r.pty_slave);
+    if (rc < 0) {
+      ChildError("cannot open terminal ", r.pty_slave, -rc);
+      _exit(126);
+    }
+  } else {
+    // dup2 clears FD_CLOEXEC on the copies; the originals are closed below.
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(126);
+  }
+  close_range(3, ~0U, 0);
+  if (chdir(r.cwd.c_str()) != 0 && chdir("/") != 0) {
+    // Nothing better to do; the process runs where it is.
+  }
+  if (r.builtin) {
+    int status = r.builtin();
+    _exit(status);
+  }
+  execve(argv[0], argv, envp);
+  int err = errno;
+  ChildError("cannot run ", argv[0], err);
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+}  // namespace
+
+absl::StatusOr<SpawnedProcess> Spawn(const SpawnRequest& r) {
+  if (!r.builtin && r.argv.empty()) return absl::InvalidArgumentError("nothing to run");
+  // Everything the child needs is prepared before fork.
+  std::vector<char*> argv;
+  for (const std::string& a : r.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& e : r.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  SpawnedProcess p;
+  UniqueFd child_in, child_out, child_err;
+  if (r.pty_slave == nullptr) {
+    if (!MakePipe(&child_in, &p.stdin_fd) || !MakePipe(&p.stdout_fd, &child_out) ||
+        !MakePipe(&p.stderr_fd, &child_err)) {
+      return absl::ResourceExhaustedError(absl::StrCat("pipe: ", strerror(errno)));
+    }
+  }
+  pid_t pid = fork();
+  if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) RunChild(r, argv.data(), envp.data(), child_in.get(), child_out.get(), child_err.get());
+  p.pid = pid;
+  for (UniqueFd* fd : {&p.stdin_fd, &p.stdout_fd, &p.stderr_fd}) {
+    if (fd->valid()) SetNonBlocking(fd->get());
+  }
+  return p;
+}
+
+std::string LocateShell(const std::string& path_env) {
+  for (const char* shell : {"/bin/bash", "/usr/local/bin/bash", "/bin/sh"}) {
+    if (IsExecutableFile(shell)) return shell;
+  }
+  for (const char* name : {"bash", "sh"}) {
+    for (absl::string_view dir : absl::StrSplit(path_env, ':', absl::SkipEmpty())) {
+      std::string candidate = absl::StrCat(dir, "/", name);
+      if (IsExecutableFile(candidate)) return candidate;
+    }
+  }
+  return "/bin/sh";
+}
+
+void SignalProcessGroup(pid_t leader, int sig) {
+  // Until the child has run setsid() its group does not exist yet; signal the child itself.
+  if (kill(-leader, sig) != 0 && errno == ESRCH) kill(leader, sig);
+}
+
+int SignalFromSshName(const std::string& name) {
+  for (const SignalName& s : kSignals) {
+    if (name == s.name) return s.number;
+  }
+  return 0;
+}
+
+std::string SshNameFromSignal(int sig) {
+  for (const SignalName& s : kSignals) {
+    if (sig == s.number) return s.name;
+  }
+  return absl::StrCat("SIG", sig);
+}
+
+}  // namespace hatch
