@@ -226,6 +226,7 @@ TEST_F(Sink, RefusesNulByteHidingDotDotInDirectoryLine) {
   ScpRun run = Run({"-r", "-t", "."},
                    std::string("D0755 0 ..\0x\n", 13) + "C0644 1 escaped\nb" + kOk + "E\n");
   EXPECT_EQ(run.status, 1);
+  EXPECT_EQ(run.output, kOk + "\x01scp: error: unexpected filename: " + std::string("..\0x\n", 5));
   EXPECT_FALSE(Exists(outer / "escaped"));
 }
 
