@@ -1,5 +1,6 @@
 #include "sshd/scp/source.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,37 @@ constexpr size_t kSendfileChunk = 1 << 20;
 std::string BaseName(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A name with a newline would end a control line early. OpenSSH then sends it encoded as
+// strnvis(3) with VIS_NL does (newline as "\^J", other unprintable bytes as "\M-x" / "\^X",
+// backslash doubled); hatch does the same, for the C/D line and for error messages.
+std::string ProtocolName(const std::string& name) {
+  if (name.find('\n') == std::string::npos) return name;
+  std::string out;
+  for (unsigned char c : name) {
+    bool visible = (c < 0x80 && isgraph(c)) || c == ' ' || c == '\t';
+    if (visible) {
+      if (c == '\\') out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if ((c & 0177) == ' ') {
+      absl::StrAppend(&out, absl::StrFormat("\\%03o", c));
+    } else {
+      out.push_back('\\');
+      if (c & 0200) {
+        c &= 0177;
+        out.push_back('M');
+      }
+      if (iscntrl(c)) {
+        out.push_back('^');
+        out.push_back(c == 0177 ? '?' : static_cast<char>(c + '@'));
+      } else {
+        out.push_back('-');
+        out.push_back(static_cast<char>(c));
+      }
+    }
+  }
+  return out;
 }
 
 // Owns a DIR*.
@@ -67,22 +99,18 @@ bool ScpSource::Run(const std::vector<std::string>& operands) {
 
 bool ScpSource::SendPath(std::string name) {
   while (name.size() > 1 && name.back() == '/') name.pop_back();
+  const std::string shown = ProtocolName(name);
   // O_NONBLOCK so a FIFO cannot hang the open; it is refused below as not a regular file.
   UniqueFd fd(::open(name.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   struct stat st;
   if (!fd || ::fstat(fd.get(), &st) != 0) {
-    peer_->SendError(absl::StrCat(name, ": ", strerror(errno)));
-    return true;
-  }
-  // A newline would end the control line early (OpenSSH escapes it; hatch refuses).
-  if (name.find('\n') != std::string::npos) {
-    peer_->SendError(absl::StrCat(name, ": file name contains a newline"));
+    peer_->SendError(absl::StrCat(shown, ": ", strerror(errno)));
     return true;
   }
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   if (S_ISDIR(st.st_mode) && flags_.recursive) return SendDirectory(name, fd.release(), st);
   if (!S_ISREG(st.st_mode)) {
-    peer_->SendError(absl::StrCat(name, ": not a regular file"));
+    peer_->SendError(absl::StrCat(shown, ": not a regular file"));
     return true;
   }
   // A warning reply means the peer refused this file: go on with the next one.
@@ -91,7 +119,7 @@ bool ScpSource::SendPath(std::string name) {
     if (reply != ScpPeer::Reply::kOk) return reply == ScpPeer::Reply::kWarning;
   }
   std::string line = absl::StrFormat("C%04o %lld %s\n", st.st_mode & kFileModeMask,
-                                     static_cast<long long>(st.st_size), BaseName(name));
+                                     static_cast<long long>(st.st_size), BaseName(shown));
   peer_->Log(absl::StrCat("Sending file modes: ", line));
   ScpPeer::Reply reply = peer_->Exchange(line);
   if (reply != ScpPeer::Reply::kOk) return reply == ScpPeer::Reply::kWarning;
@@ -100,7 +128,7 @@ bool ScpSource::SendPath(std::string name) {
   if (read_error.empty()) {
     if (!peer_->SendOk()) return false;
   } else {
-    peer_->SendError(absl::StrCat(name, ": ", read_error));
+    peer_->SendError(absl::StrCat(shown, ": ", read_error));
   }
   return peer_->ReadReply() != ScpPeer::Reply::kFatal;
 }
@@ -120,7 +148,7 @@ bool ScpSource::SendDirectory(const std::string& name, int fd, const struct stat
   if (dir == nullptr) {
     int error = errno;
     ::close(fd);
-    peer_->SendError(absl::StrCat(name, ": ", strerror(error)));
+    peer_->SendError(absl::StrCat(ProtocolName(name), ": ", strerror(error)));
     return true;
   }
   if (flags_.preserve) {
@@ -128,7 +156,7 @@ bool ScpSource::SendDirectory(const std::string& name, int fd, const struct stat
     if (reply != ScpPeer::Reply::kOk) return reply == ScpPeer::Reply::kWarning;
   }
   std::string line = absl::StrFormat("D%04o 0 %s\n", st.st_mode & kFileModeMask,
-                                     BaseName(name));
+                                     BaseName(ProtocolName(name)));
   peer_->Log(absl::StrCat("Entering directory: ", line));
   ScpPeer::Reply reply = peer_->Exchange(line);
   if (reply != ScpPeer::Reply::kOk) return reply == ScpPeer::Reply::kWarning;

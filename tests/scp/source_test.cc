@@ -148,6 +148,15 @@ TEST_F(Source, NamesWithSpacesAndQuotes) {
   EXPECT_EQ(run.output, "C0644 1 " + name + "\nq" + kOk);
 }
 
+TEST_F(Source, NameWithNewlineIsSentEncodedAsOpenSshDoes) {
+  WriteFile(Path("a\nb\\c\x01\xc3\xa9"), "x");
+  ScpRun run = Run({"-f", "a\nb\\c\x01\xc3\xa9"}, Oks(3));
+  EXPECT_EQ(run.status, 0);
+  EXPECT_EQ(run.output, "C0644 1 a\\^Jb\\\\c\\^A\\M-C\\M-)\nx" + kOk);
+  run = Run({"-f", "missing\nname"}, kOk);
+  EXPECT_EQ(run.output, "\x01scp: missing\\^Jname: No such file or directory\n");
+}
+
 TEST_F(Source, TildeResolvesToHome) {
   WriteFile(Path("a"), "x");
   ScpRun run = Run({"-f", "~/a"}, Oks(3));
