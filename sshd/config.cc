@@ -74,10 +74,14 @@ absl::Status NonNegative(const char* name, absl::Duration d) {
 
 absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   // absl reports a bad flag on stderr and exits 1 itself; everything else comes back here.
-  absl::FlagsUsageConfig usage;
-  usage.version_string = [] { return std::string(); };
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage("diego-sshd [flags]: hatch's SSH daemon for app containers");
+  static const bool usage_set = [] {
+    absl::FlagsUsageConfig usage;
+    usage.version_string = [] { return std::string(); };
+    absl::SetFlagsUsageConfig(usage);
+    absl::SetProgramUsageMessage("diego-sshd [flags]: hatch's SSH daemon for app containers");
+    return true;
+  }();
+  (void)usage_set;
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
     return absl::InvalidArgumentError(
