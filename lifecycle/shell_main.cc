@@ -1,0 +1,4 @@
+// `shell`: see lifecycle/mains.h.
+#include "lifecycle/mains.h"
+
+int main(int argc, char** argv) { return hatch::lifecycle::ShellMain(argc, argv); }

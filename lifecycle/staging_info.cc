@@ -1,0 +1,69 @@
+#include "lifecycle/staging_info.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "lifecycle/read_file.h"
+
+namespace hatch::lifecycle {
+namespace {
+
+// yaml.v2 decodes any scalar into a Go string field as its text; null leaves it "".
+absl::Status ReadString(const YAML::Node& map, const char* key, std::string* out) {
+  const YAML::Node node = map[key];
+  if (!node.IsDefined() || node.IsNull()) return absl::OkStatus();
+  if (!node.IsScalar()) {
+    return absl::InvalidArgumentError(absl::StrCat("line ", node.Mark().line + 1, ": cannot unmarshal ",
+                                                   node.IsMap() ? "a mapping" : "a sequence",
+                                                   " into the string ", key));
+  }
+  *out = node.Scalar();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StagingInfo> Decode(const YAML::Node& doc) {
+  StagingInfo info;
+  if (!doc.IsDefined() || doc.IsNull()) return info;  // an empty file
+  if (!doc.IsMap()) return absl::InvalidArgumentError("the document is not a mapping");
+  if (absl::Status s = ReadString(doc, "detected_buildpack", &info.detected_buildpack); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ReadString(doc, "start_command", &info.start_command); !s.ok()) return s;
+  const YAML::Node config = doc["config"];
+  if (config.IsDefined() && !config.IsNull()) {
+    if (!config.IsMap()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("line ", config.Mark().line + 1, ": config is not a mapping"));
+    }
+    if (absl::Status s = ReadString(config, "entrypoint_prefix", &info.entrypoint_prefix); !s.ok()) {
+      return s;
+    }
+  }
+  return info;
+}
+
+}  // namespace
+
+absl::StatusOr<StagingInfo> ParseStagingInfo(absl::string_view text, absl::string_view name) {
+  absl::StatusOr<StagingInfo> info;
+  try {
+    info = Decode(YAML::Load(std::string(text)));
+  } catch (const YAML::Exception& e) {
+    info = absl::InvalidArgumentError(e.what());
+  }
+  if (!info.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("failed to unmarshal ", name, ": ", info.status().message()));
+  }
+  return info;
+}
+
+absl::StatusOr<StagingInfo> ReadStagingInfo(const std::string& path) {
+  auto text = ReadWholeFile(path);
+  if (absl::IsNotFound(text.status())) return StagingInfo{};
+  if (!text.ok()) return text.status();
+  return ParseStagingInfo(*text, path);
+}
+
+}  // namespace hatch::lifecycle
