@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "sshd/log.h"
+#include "sshd/scp/scp.h"
+#include "sshd/sftp/sftp_server.h"
 
 // libssh marks the pixel-size accessors deprecated in favour of callbacks that do not carry
 // the terminal modes; hatch needs the modes, so it reads pty-req as a message.
@@ -111,16 +113,30 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
   if (subtype == SSH_CHANNEL_REQUEST_EXEC) {
     const char* command = ssh_message_channel_request_command(msg);
     command_ = command != nullptr ? command : "";
-    request.argv = {shell, "-c", command_};
-    what = "exec";
+    std::vector<std::string> scp_args;
+    if (scp::ParseScpCommand(command_, &scp_args)) {
+      // Built in, so `scp -O` works in a rootfs with no scp binary (diego-sshd does the same).
+      scp::ScpOptions options{.home = env_.home(), .read_only = false};
+      request.builtin = [scp_args, options] { return scp::RunScp(scp_args, 0, 1, 2, options); };
+      what = "scp";
+    } else {
+      request.argv = {shell, "-c", command_};
+      what = "exec";
+    }
   } else if (subtype == SSH_CHANNEL_REQUEST_SHELL) {
     request.argv = {shell};
     what = "shell";
   } else {
     const char* name = ssh_message_channel_request_subsystem(msg);
     command_ = name != nullptr ? name : "";
-    LogInfo("session.unsupported-subsystem", {{"peer", ctx_->peer()}, {"subsystem", command_}});
-    return 1;
+    if (command_ != "sftp") {
+      LogInfo("session.unsupported-subsystem", {{"peer", ctx_->peer()}, {"subsystem", command_}});
+      return 1;
+    }
+    sftp::SftpServerOptions options;
+    options.home = env_.home();
+    request.builtin = [options] { return sftp::RunSftpServer(0, 1, options); };
+    what = "subsystem";
   }
   absl::Status s = StartProcess(std::move(request), what);
   if (!s.ok()) {
