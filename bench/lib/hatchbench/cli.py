@@ -1,0 +1,222 @@
+"""bench/run's main: options, build, start the three servers, run the scenarios, report.
+
+Every server is stopped on any exit path (normal end, error, Ctrl-C, SIGTERM, SIGHUP);
+every command has a timeout. Exit status: 0 when the run completed (targets missed or not),
+1 on an error that stopped it, 2 for bad options.
+"""
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from . import procmem, report
+from .scenarios import ALL, BY_KEY
+from .scenarios.base import Context
+from .servers import DropbearServer, HatchServer, OpenSshServer
+from .sshclient import SshClient
+from .user import BenchError, BenchUser
+from .workspace import Workspace
+
+BENCH_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+REPO = os.path.dirname(BENCH_DIR)
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="bench/run", description=(
+        "Benchmark hatch's diego-sshd against OpenSSH's sshd and dropbear on loopback."))
+    ap.add_argument("--quick", action="store_true",
+                    help="fewer runs and 64 MiB transfers (well under a minute)")
+    ap.add_argument("--build-dir", default=os.path.join(REPO, "build"),
+                    help="CMake build dir to build diego-sshd in (default: %(default)s)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="use the diego-sshd already in --build-dir without building")
+    ap.add_argument("--hatch", metavar="BINARY", help="benchmark this diego-sshd binary")
+    ap.add_argument("--scenarios", default=",".join(c.key for c in ALL),
+                    help="comma-separated subset of: %(default)s")
+    ap.add_argument("--results-dir", default=os.path.join(BENCH_DIR, "results"),
+                    help="where the JSON result goes (default: %(default)s)")
+    ap.add_argument("--keep-workdir", action="store_true",
+                    help="keep the temporary directory (keys, configs, server logs)")
+    args = ap.parse_args(argv)
+    keys = [k for k in args.scenarios.split(",") if k]
+    unknown = [k for k in keys if k not in BY_KEY]
+    if unknown:
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BY_KEY)}")
+    args.scenario_classes = [BY_KEY[k] for k in keys]
+    return args
+
+
+def build(args):
+    """Returns (binary, build info)."""
+    if args.hatch:
+        return os.path.realpath(args.hatch), {"binary": args.hatch}
+    bdir = os.path.realpath(args.build_dir)
+    if not args.no_build:
+        if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
+            log(f"configuring {bdir}")
+            _run_build(["cmake", "-S", REPO, "-B", bdir, "-G", "Ninja"], 600)
+        log(f"building diego-sshd in {bdir}")
+        _run_build(["cmake", "--build", bdir, "--target", "diego-sshd"], 1800)
+    binary = os.path.join(bdir, "sshd", "diego-sshd")
+    if not os.access(binary, os.X_OK):
+        raise BenchError(f"no diego-sshd at {binary} (build it, or pass --hatch BINARY)")
+    info = {"binary": binary, "build_dir": bdir}
+    try:
+        with open(os.path.join(bdir, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_BUILD_TYPE:"):
+                    info["build_type"] = line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return binary, info
+
+
+def _run_build(argv, timeout):
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{' '.join(argv)} timed out after {timeout}s")
+    if r.returncode != 0:
+        tail = "\n".join(r.stdout.decode(errors="replace").splitlines()[-30:])
+        raise BenchError(f"{' '.join(argv)} failed:\n{tail}")
+
+
+def _raise_exit(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def host_info():
+    info = {"uname": " ".join(platform.uname()), "cpus": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def git_info():
+    def git(*a):
+        try:
+            return subprocess.run(["git", "-C", REPO, *a], capture_output=True, timeout=10,
+                                  text=True).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"),
+            "sshd_dirty": bool(git("status", "--porcelain", "--", "sshd"))}
+
+
+def accessible_binary(user, ws, binary):
+    """The bench user must be able to run the binary; copy it into the workdir if not."""
+    if user.run(["test", "-x", binary], timeout=10).returncode == 0:
+        return binary
+    copy = ws.path("diego-sshd")
+    shutil.copy2(binary, copy)
+    user.chown(copy)
+    return copy
+
+
+def main(argv):
+    args = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_exit)
+    t_start = time.monotonic()
+    servers, ws = [], None
+    try:
+        binary, build_info = build(args)
+        user = BenchUser()
+        if os.geteuid() == 0:
+            os.makedirs("/run/sshd", exist_ok=True)  # sshd checks its privsep dir exists
+        ws = Workspace(user, keep=args.keep_workdir)
+        ws.make_keys()
+        binary = accessible_binary(user, ws, binary)
+        servers = [HatchServer(ws, binary), OpenSshServer(ws), DropbearServer(ws)]
+        at_start = {}
+        for s in servers:
+            log(f"starting {s.version}")
+            s.start()
+            time.sleep(0.2)
+            at_start[s.name] = procmem.tree_snapshot(s.pid, s.comms)
+        ctx = Context(user, ws, SshClient(ws), servers, args.quick)
+        ctx.details["memory"] = {"at_start": at_start}
+        load_start = os.getloadavg()
+        rows, failed = [], {}
+        for cls in args.scenario_classes:
+            sc = cls()
+            log(f"{sc.key}: {sc.title} (issue {sc.issue})")
+            t0 = time.monotonic()
+            try:
+                rows += sc.run(ctx)
+            except BenchError as e:
+                failed[sc.key] = str(e)
+                log(f"{sc.key} failed: {e}")
+            log(f"{sc.key}: {time.monotonic() - t0:.0f}s")
+        load_end = os.getloadavg()
+
+        print()
+        print(f"hatch bench ({'quick' if args.quick else 'full'}) on {host_info().get('cpu', '?')}"
+              f", {os.cpu_count()} CPUs; loadavg {load_start[0]:.2f} -> {load_end[0]:.2f}")
+        print("servers: " + "; ".join(f"{s.name} = {s.version}" for s in servers))
+        print()
+        print(report.table(rows, servers))
+        notes = report.footnotes(rows)
+        for key, why in failed.items():
+            notes.append(f"  scenario {key} failed: {why}")
+        neg = ctx.details.get("latency", {}).get("variants", {}).get("default kex", {})
+        for name, algs in neg.get("negotiated", {}).items():
+            notes.append(f"  {name}: default kex {algs.get('kex')}, host key "
+                         f"{algs.get('hostkey')}, cipher {algs.get('cipher_s2c')}")
+        notes += [f"  {n}" for n in ctx.notes]
+        if max(load_start[0], load_end[0]) > 0.5:
+            notes.append("  the machine was not idle (loadavg above 0.5): figures are noisy")
+        if notes:
+            print()
+            print("notes:")
+            print("\n".join(notes))
+
+        now = datetime.datetime.now()
+        result = {
+            "date": now.isoformat(timespec="seconds"),
+            "mode": "quick" if args.quick else "full",
+            "host": host_info(), "loadavg": {"start": load_start, "end": load_end},
+            "git": git_info(), "build": build_info,
+            "servers": {s.name: {"version": s.version} for s in servers},
+            "rows": {r.key: r.to_json() for r in rows},
+            "failed_scenarios": failed, "notes": ctx.notes, "details": ctx.details,
+            "duration_s": round(time.monotonic() - t_start, 1),
+        }
+        name = now.strftime("%Y-%m-%dT%H%M%S") + ("-quick" if args.quick else "") + ".json"
+        try:
+            os.makedirs(args.results_dir, exist_ok=True)
+            out = os.path.join(args.results_dir, name)
+            report.write_json(out, result)
+            print(f"\nresult: {out} ({result['duration_s']:.0f}s)")
+        except OSError as e:
+            log(f"cannot write the result into {args.results_dir}: {e}")
+        return 0
+    except BenchError as e:
+        log(f"error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        for s in servers:
+            s.stop()
+            s.cleanup()
+        if ws:
+            ws.remove()
+            if args.keep_workdir:
+                log(f"workdir kept: {ws.dir}")

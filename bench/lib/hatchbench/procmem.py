@@ -1,0 +1,149 @@
+"""Memory and CPU of a server's process tree, read from /proc.
+
+A server's tree is its listener plus every descendant whose comm is one of the server's own
+names (e.g. 'sshd'): per-connection children and privsep helpers count, the commands a
+session runs (head, cat, sh) do not.
+
+RSS counts shared pages (libcrypto, the daemon's text) in full in every process; PSS divides
+each shared page among the processes that map it, so summing PSS over a tree does not count
+them twice. smaps_rollup of a non-dumpable process (OpenSSH's children) is readable only by
+root; without it PSS is None and RSS comes from /proc/<pid>/status.
+"""
+import os
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    # comm may hold spaces and parentheses: split after the last ')'.
+    rest = data[data.rindex(")") + 2:].split()
+    return rest  # rest[0] is field 3 (state)
+
+
+def children_map():
+    """{ppid: [pid, ...]} for every process visible now."""
+    m = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(_stat_fields(int(entry))[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        m.setdefault(ppid, []).append(int(entry))
+    return m
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def descendants(pid, cmap=None):
+    cmap = children_map() if cmap is None else cmap
+    out, todo = [], list(cmap.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(cmap.get(p, []))
+    return out
+
+
+def server_pids(listener, comms):
+    """The listener and its descendants that run the server's own program."""
+    return [listener] + [p for p in descendants(listener) if comm(p) in comms]
+
+
+def memory(pid):
+    """{'rss_kib', 'pss_kib'} of one process (pss_kib None if smaps_rollup is unreadable)."""
+    rss = pss = None
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1])
+    except OSError:
+        pass
+    if rss is None:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1])
+        except OSError:
+            return None
+    return {"rss_kib": rss, "pss_kib": pss}
+
+
+def tree_snapshot(listener, comms):
+    """Per-process memory of the server's tree and the sums."""
+    procs, rss, pss = [], 0, 0
+    for p in server_pids(listener, comms):
+        m = memory(p)
+        if m is None:
+            continue  # exited meanwhile
+        procs.append({"pid": p, "comm": comm(p), **m})
+        rss += m["rss_kib"] or 0
+        pss = None if pss is None or m["pss_kib"] is None else pss + m["pss_kib"]
+    return {"rss_kib": rss, "pss_kib": pss, "processes": procs}
+
+
+def cpu_seconds(listener):
+    """utime+stime of the listener plus every child it has reaped (cutime+cstime).
+
+    A connection's child is counted once the listener has reaped it, so read this after
+    wait_quiescent(). The session's commands are included (their parent reaped them).
+    """
+    f = _stat_fields(listener)
+    # fields 14..17 (utime stime cutime cstime) are rest[11..14]
+    return sum(int(x) for x in f[11:15]) / CLK_TCK
+
+
+def wait_quiescent(listener, comms, timeout=5.0):
+    """Wait until the listener has no children left (all connections reaped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not descendants(listener):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class PeakSampler:
+    """Samples the tree's summed RSS every `interval` s from a thread; .peak_kib at the end.
+
+    The listener's own RSS is subtracted, so the figure is what the connection costs.
+    """
+
+    def __init__(self, listener, comms, interval=0.1):
+        import threading
+        self.listener, self.comms, self.interval = listener, comms, interval
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            total = 0
+            for p in server_pids(self.listener, self.comms)[1:]:
+                m = memory(p)
+                if m:
+                    total += m["rss_kib"] or 0
+            self.peak_kib = max(self.peak_kib, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,66 @@
+"""`cat` of N MiB through an exec channel, down and up, per cipher (issue 2).
+
+down: ssh -c C host 'head -c N /dev/zero' > /dev/null
+up:   head -c N /dev/zero | ssh -c C host 'cat > /dev/null'
+MB/s = 10^6 bytes per second of wall time, connection set-up included (~1% at 512 MiB);
+median of the runs, servers interleaved. Server CPU (listener + reaped children, session
+commands included) per GiB shows efficiency independently of the 2 shared cores.
+"""
+from .base import MIB, Row, Scenario, Target, median, ssh_works, timed_transfer
+from ..user import BenchError
+
+CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+
+
+class Throughput(Scenario):
+    key = "throughput"
+    title = "exec channel throughput"
+
+    def run(self, ctx):
+        mib, runs = (64, 3) if ctx.quick else (512, 3)
+        size = mib * MIB
+        ctx.details["throughput"] = {"mib": mib, "runs": runs, "raw": {}}
+        rows, peak = [], {s.name: 0 for s in ctx.servers}
+        for cipher in CIPHERS:
+            opts = ("-c", cipher)
+            missing = {}
+            for s in ctx.servers:
+                ok, why = ssh_works(ctx, s, "true", opts)
+                if not ok:
+                    missing[s.name] = f"{cipher} not negotiated: {why}"
+            short = cipher.split("@")[0]
+            for direction in ("down", "up"):
+                raw = {s.name: [] for s in ctx.servers if s.name not in missing}
+                miss = dict(missing)
+                for i in range(runs):
+                    for s in ctx.rotated(i):
+                        if s.name in miss:
+                            continue
+                        try:
+                            r = self._one(ctx, s, opts, direction, mib)
+                        except BenchError as e:
+                            miss[s.name] = str(e)
+                            raw.pop(s.name, None)
+                            continue
+                        raw[s.name].append(r)
+                        peak[s.name] = max(peak[s.name], r["peak_conn_rss_kib"])
+                ctx.details["throughput"]["raw"][f"{direction}.{short}"] = raw
+                mbps = {k: median([size / r["seconds"] / 1e6 for r in v]) for k, v in raw.items()}
+                cpu = {k: median([r["server_cpu_s"] * (1024 * MIB) / size for r in v])
+                       for k, v in raw.items()}
+                rows.append(Row(f"throughput.{direction}.{short}",
+                                f"{direction} {mib} MiB, {short}", "MB/s", "higher", mbps,
+                                target=Target("openssh", ">="), missing=miss, fmt="{:.0f}"))
+                rows.append(Row(f"server_cpu.{direction}.{short}",
+                                f"  server CPU per GiB, {direction} {short}", "s", "lower",
+                                cpu, missing=miss, fmt="{:.2f}"))
+        rows.append(Row("throughput.peak_conn_rss", "peak RSS of a connection while streaming",
+                        "MiB", "lower", {k: v / 1024 for k, v in peak.items()}, fmt="{:.1f}"))
+        return rows
+
+    def _one(self, ctx, server, opts, direction, mib):
+        if direction == "down":
+            argv = ctx.client.ssh(server, f"head -c {mib}M /dev/zero", opts)
+            return timed_transfer(ctx, server, argv)
+        argv = ctx.client.ssh(server, "cat > /dev/null", opts)
+        return timed_transfer(ctx, server, argv, feed=["head", "-c", f"{mib}M", "/dev/zero"])
