@@ -24,9 +24,9 @@ struct ControlChar {
 
 // VDSUSP (11), VFLUSH (15) and VSTATUS (17) have no Linux c_cc slot.
 constexpr ControlChar kControlChars[] = {
-    {1, VINTR},    {2, VQUIT},     {3, VERASE},  {4, VKILL},    {5, VEOF},
-    {6, VEOL},     {7, VEOL2},     {8, VSTART},  {9, VSTOP},    {10, VSUSP},
-    {12, VREPRINT}, {13, VWERASE}, {14, VLNEXT}, {16, VSWTC},   {18, VDISCARD},
+    {1, VINTR},     {2, VQUIT},     {3, VERASE},   {4, VKILL},  {5, VEOF},
+    {6, VEOL},      {7, VEOL2},     {8, VSTART},   {9, VSTOP},  {10, VSUSP},
+    {12, VREPRINT}, {13, VWERASE},  {14, VLNEXT},  {16, VSWTC}, {18, VDISCARD},
 };
 
 struct Flag {
