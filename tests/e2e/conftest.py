@@ -202,6 +202,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._threads = []
         self.returncode = None
+        self.preexec = None  # runs in the child before exec (e.g. to ignore signals)
 
     @property
     def pid(self):
@@ -219,7 +220,7 @@ class Daemon:
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=self.env, cwd=home if os.path.isdir(home) else "/",
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=self.preexec)
         for stream, sink in ((self.proc.stdout, self.stdout_lines),
                              (self.proc.stderr, self.stderr_lines)):
             t = threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
@@ -346,9 +347,10 @@ class DaemonFactory:
         d.auth_key_text = auth_text
         return d
 
-    def start(self, *flags, **kw):
+    def start(self, *flags, preexec=None, **kw):
         for _ in range(5):
             d = self.make(*flags, **kw)
+            d.preexec = preexec
             d.spawn()
             self.started.append(d)
             if d.wait_started():
