@@ -195,6 +195,9 @@ int ServerLoop::Run() {
   for (;;) {
     if (ProcessInput() == Progress::kFatal) return kExitProtocolError;
     if (!output_.empty() && Flush() == Progress::kDone) return kExitOk;
+    // The flush may have made room for requests already received: answer them before
+    // waiting for anything.
+    if (!OutputFull() && HasCompletePacket()) continue;
     // After EOF the requests already received are still answered (a client may half-close
     // after its last request); a trailing partial packet is dropped.
     if (!input_open_ && output_.empty() && !HasCompletePacket()) return kExitOk;
@@ -210,7 +213,7 @@ int ServerLoop::Run() {
       write_slot = static_cast<int>(count);
       fds[count++] = {out_fd_, POLLOUT, 0};
     }
-    if (count == 0) continue;  // complete packets wait for processing: loop again
+    if (count == 0) continue;  // not reached: the checks above leave something to wait for
     if (poll(fds, count, -1) < 0) {
       if (errno == EINTR) continue;
       fprintf(stderr, "hatch sftp-server: poll: %s\n", strerror(errno));
