@@ -18,16 +18,6 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 namespace hatch {
-namespace {
-
-// Stop reading process output while the socket holds this much unsent data.
-constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
-constexpr size_t kReadChunk = 64 * 1024;
-
-bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
-
-}  // namespace
-
 SessionChannel::SessionChannel(ConnectionContext* ctx, ssh_channel channel)
     : ctx_(ctx), channel_(channel), env_(ctx->base_environment()) {
   callbacks_.userdata = this;
@@ -97,8 +87,7 @@ int SessionChannel::HandlePtyRequest(ssh_message msg) {
   window_.height_px = static_cast<uint32_t>(ssh_message_channel_request_pty_pxheight(msg));
   (void)pty_->SetWindowSize(window_);
   const char* term = ssh_message_channel_request_pty_term(msg);
-  term_ = term != nullptr ? term : "";
-  if (!term_.empty()) env_.SetTerm(term_);
+  if (term != nullptr && *term != '\0') env_.SetTerm(term);
   ssh_message_channel_request_reply_success(msg);
   return 0;
 }
@@ -154,23 +143,19 @@ absl::Status SessionChannel::StartProcess(SpawnRequest request, const std::strin
   started_ = true;
   pid_ = p->pid;
   ctx_->WatchChild(pid_, this);
+  pump_ = std::make_unique<ChannelPump>(ctx_, channel_);
   if (pty_.has_value()) {
-    out_.raw = pty_->master();
-    err_.eof = true;  // a terminal merges stderr into its one stream
+    // A terminal merges stdout and stderr into its one stream.
+    pump_->AddSource(pty_->master(), /*extended=*/false);
+    pump_->SetSink(pty_->master());
   } else {
-    out_.fd = std::move(p->stdout_fd);
-    out_.raw = out_.fd.get();
-    err_.fd = std::move(p->stderr_fd);
-    err_.raw = err_.fd.get();
-    err_.is_stderr = true;
     stdin_ = std::move(p->stdin_fd);
-    in_watch_ = std::make_unique<FdWatch>(ctx_->event(), stdin_.get(),
-                                          [this](short ev) { OnFdReady(stdin_.get(), ev); });
-    err_watch_ = std::make_unique<FdWatch>(ctx_->event(), err_.raw,
-                                           [this](short ev) { OnFdReady(err_.raw, ev); });
+    stdout_ = std::move(p->stdout_fd);
+    stderr_ = std::move(p->stderr_fd);
+    pump_->AddSource(stdout_.get(), /*extended=*/false);
+    pump_->AddSource(stderr_.get(), /*extended=*/true);
+    pump_->SetSink(stdin_.get());
   }
-  out_watch_ = std::make_unique<FdWatch>(ctx_->event(), out_.raw,
-                                         [this](short ev) { OnFdReady(out_.raw, ev); });
   LogInfo("session.started", {{"peer", ctx_->peer()},
                               {"type", what},
                               {"command", command_},
@@ -182,20 +167,18 @@ absl::Status SessionChannel::StartProcess(SpawnRequest request, const std::strin
 int SessionChannel::OnData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr,
                            void* self_ptr) {
   auto* self = static_cast<SessionChannel*>(self_ptr);
-  self->ctx_->MarkActivity();
   if (is_stderr) return static_cast<int>(len);  // no meaning for a server; drop it
-  if (self->stdin_closed_) return static_cast<int>(len);  // the process stopped reading
-  if (!self->started_ || self->input_blocked_ || !self->pending_in_.empty()) {
-    self->libssh_holds_input_ = true;  // keep it in libssh's buffer; its window stays closed
-    return 0;
-  }
-  size_t n = self->WriteInput(static_cast<const char*>(data), len);
-  self->libssh_holds_input_ = n < len;
-  return static_cast<int>(n);
+  if (!self->pump_) return 0;  // before exec: libssh keeps it until the process exists
+  return self->pump_->OnChannelData(data, len);
 }
 
 void SessionChannel::OnEof(ssh_session, ssh_channel, void* self_ptr) {
-  static_cast<SessionChannel*>(self_ptr)->client_eof_ = true;
+  auto* self = static_cast<SessionChannel*>(self_ptr);
+  if (self->pump_) {
+    self->pump_->OnChannelEof();
+  } else {
+    self->eof_before_start_ = true;
+  }
 }
 
 void SessionChannel::OnClose(ssh_session, ssh_channel, void* self_ptr) {
@@ -211,110 +194,6 @@ void SessionChannel::OnSignal(ssh_session, ssh_channel, const char* signal, void
   if (sig != 0 && self->started_ && !self->exited_) SignalProcessGroup(self->pid_, sig);
 }
 
-int SessionChannel::input_fd() const { return pty_.has_value() ? pty_->master() : stdin_.get(); }
-
-size_t SessionChannel::WriteInput(const char* data, size_t len) {
-  const int fd = input_fd();
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = ::write(fd, data + done, len - done);
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else if (n < 0 && WouldBlock(errno)) {
-      input_blocked_ = true;
-      break;
-    } else {
-      // EPIPE: the process closed its stdin. Whatever else arrives is dropped, as a pipe to
-      // a finished reader would.
-      stdin_closed_ = true;
-      stdin_.reset();
-      return len;
-    }
-  }
-  return done;
-}
-
-// Moves data libssh kept (because the fd was full) into the process, now that it drains.
-void SessionChannel::PullBufferedInput() {
-  while (!input_blocked_ && !stdin_closed_) {
-    if (!pending_in_.empty()) {
-      size_t n = WriteInput(pending_in_.data(), pending_in_.size());
-      if (stdin_closed_) n = pending_in_.size();
-      pending_in_.erase(0, n);
-      if (!pending_in_.empty()) return;
-    }
-    if (!libssh_holds_input_) return;
-    // The buffer is known to hold data, so this read handles no packets (no callbacks run).
-    char buf[kReadChunk];
-    int n = ssh_channel_read_timeout(channel_, buf, sizeof buf, 0, 0);
-    if (n <= 0) {
-      libssh_holds_input_ = false;
-      return;
-    }
-    if (static_cast<size_t>(n) < sizeof buf) libssh_holds_input_ = false;
-    pending_in_.assign(buf, static_cast<size_t>(n));
-  }
-  if (stdin_closed_) {
-    pending_in_.clear();
-  }
-}
-
-int SessionChannel::WindowBudget() const {
-  if (exit_sent_ || peer_closed_) return 0;
-  if (ssh_session_pending_output(ctx_->session()) > kMaxPendingOutput) return 0;
-  uint32_t window = ssh_channel_window_size(channel_);
-  return static_cast<int>(std::min<uint32_t>(window, kReadChunk));
-}
-
-SessionChannel::ReadResult SessionChannel::ReadOutput(Output* out) {
-  if (out->eof || out->raw < 0) return ReadResult::kEof;
-  const int budget = WindowBudget();
-  if (budget <= 0) return ReadResult::kNoWindow;
-  char buf[kReadChunk];
-  ssize_t n = ::read(out->raw, buf, static_cast<size_t>(budget));
-  if (n > 0) {
-    ctx_->MarkActivity();
-    int rc = out->is_stderr ? ssh_channel_write_stderr(channel_, buf, static_cast<uint32_t>(n))
-                            : ssh_channel_write(channel_, buf, static_cast<uint32_t>(n));
-    if (rc == SSH_ERROR) out->eof = true;
-    return ReadResult::kData;
-  }
-  if (n < 0 && (errno == EINTR || WouldBlock(errno))) return ReadResult::kWouldBlock;
-  // 0: end of the pipe. EIO: every slave fd of the pty is closed.
-  out->eof = true;
-  return ReadResult::kEof;
-}
-
-void SessionChannel::OnFdReady(int fd, short revents) {
-  if ((revents & POLLOUT) != 0 && fd == input_fd()) input_blocked_ = false;
-  if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-    if (fd == out_.raw) ReadOutput(&out_);
-    if (fd == err_.raw) ReadOutput(&err_);
-    if (fd == stdin_.get() && (revents & POLLERR) != 0) input_blocked_ = false;  // EPIPE next
-  }
-}
-
-void SessionChannel::UpdateWatches() {
-  const bool can_send = WindowBudget() > 0;
-  const bool input_waits = input_blocked_ && !stdin_closed_;
-  if (out_watch_) {
-    short ev = (!out_.eof && can_send) ? POLLIN : 0;
-    if (pty_.has_value() && input_waits) ev |= POLLOUT;
-    out_watch_->Want(ev);
-    out_watch_->Sync();
-  }
-  if (err_watch_) {
-    err_watch_->Want((!err_.eof && can_send) ? POLLIN : 0);
-    err_watch_->Sync();
-  }
-  if (in_watch_) {
-    in_watch_->Want(input_waits && stdin_.valid() ? POLLOUT : 0);
-    in_watch_->Sync();
-  }
-}
-
 void SessionChannel::Poll() {
   if (finished_) return;
   if (peer_closed_) {
@@ -323,26 +202,26 @@ void SessionChannel::Poll() {
     return;
   }
   if (!started_) return;
-  PullBufferedInput();
-  if (client_eof_ && !libssh_holds_input_ && pending_in_.empty() && stdin_.valid()) {
-    if (in_watch_) in_watch_->Stop();
-    stdin_.reset();  // the process reads EOF
-    stdin_closed_ = true;
+  if (eof_before_start_) {
+    pump_->OnChannelEof();
+    eof_before_start_ = false;
   }
-  if (exited_ && pty_.has_value() && !out_.eof) {
+  pump_->Poll();
+  if (stdin_.valid() && pump_->input_done()) {
+    // Everything the client sent before its EOF reached the process: it reads EOF now.
+    pump_->CloseSink();
+    stdin_.reset();
+  }
+  if (exited_ && pty_.has_value() && !pump_->sources_done()) {
     // The shell is gone: send what is left in the terminal, then stop even if a background
     // job still holds the slave open (OpenSSH does the same).
-    ReadResult r;
-    while ((r = ReadOutput(&out_)) == ReadResult::kData) {
-    }
-    if (r == ReadResult::kWouldBlock) out_.eof = true;
+    pump_->DrainSources();
   }
   MaybeSendExit();
-  if (!finished_) UpdateWatches();
 }
 
 void SessionChannel::MaybeSendExit() {
-  if (exit_sent_ || !exited_ || !out_.eof || !err_.eof) return;
+  if (exit_sent_ || !exited_ || !pump_->sources_done()) return;
   if (WIFSIGNALED(wait_status_)) {
     const std::string name = SshNameFromSignal(WTERMSIG(wait_status_));
     ssh_channel_request_send_exit_signal(channel_, name.c_str(), WCOREDUMP(wait_status_) ? 1 : 0,
@@ -373,9 +252,7 @@ void SessionChannel::Hangup() {
 void SessionChannel::Finish() {
   if (finished_) return;
   finished_ = true;
-  out_watch_.reset();
-  err_watch_.reset();
-  in_watch_.reset();
+  if (pump_) pump_->Stop();
   // Whatever is left of the session's process group gets SIGHUP, then SIGKILL.
   if (started_) ctx_->AbandonChild(pid_);
   ssh_remove_channel_callbacks(channel_, &callbacks_);

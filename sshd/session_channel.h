@@ -1,12 +1,7 @@
 // SessionChannel: one "session" channel (RFC 4254 §6): its env, pty-req, window-change,
 // signal, exec/shell/subsystem requests, the process it starts, and the data between them.
 //
-// Data moves with back-pressure both ways (shared/DESIGN.md, "Process model"):
-// - process -> client: an output fd is read only while the channel's remote window is open
-//   and the connection's socket has not queued too much;
-// - client -> process: channel data is written to the process without blocking; what the fd
-//   does not take is left in libssh's buffer (the data callback reports less consumed), so
-//   libssh holds back the window until the fd drains.
+// Data moves through a ChannelPump, with back-pressure both ways.
 #ifndef HATCH_SSHD_SESSION_CHANNEL_H_
 #define HATCH_SSHD_SESSION_CHANNEL_H_
 
@@ -21,7 +16,7 @@
 #include "pty/pty.h"
 #include "sshd/channel_handler.h"
 #include "sshd/environment.h"
-#include "sshd/event_loop.h"
+#include "sshd/channel_pump.h"
 #include "sshd/process.h"
 
 namespace hatch {
@@ -41,14 +36,6 @@ class SessionChannel : public ChannelHandler {
   void Hangup() override;
 
  private:
-  // One direction of process output (stdout, stderr, or the pty master).
-  struct Output {
-    UniqueFd fd;          // owned, unless it is the pty master (then fd is empty, see raw)
-    int raw = -1;         // the fd to read
-    bool is_stderr = false;
-    bool eof = false;
-  };
-
   static int OnData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* self);
   static void OnEof(ssh_session, ssh_channel, void* self);
   static void OnClose(ssh_session, ssh_channel, void* self);
@@ -57,16 +44,8 @@ class SessionChannel : public ChannelHandler {
   int HandlePtyRequest(ssh_message msg);
   int HandleStart(ssh_message msg, int subtype);
   absl::Status StartProcess(SpawnRequest request, const std::string& what);
-  void OnFdReady(int fd, short revents);
-  enum class ReadResult { kData, kWouldBlock, kEof, kNoWindow };
-  ReadResult ReadOutput(Output* out);
-  size_t WriteInput(const char* data, size_t len);
-  void PullBufferedInput();
-  void UpdateWatches();
   void MaybeSendExit();
   void Finish();
-  int input_fd() const;
-  int WindowBudget() const;
 
   ConnectionContext* ctx_;
   ssh_channel channel_;
@@ -75,7 +54,6 @@ class SessionChannel : public ChannelHandler {
 
   std::optional<pty::Pty> pty_;
   pty::WindowSize window_;
-  std::string term_;
 
   bool started_ = false;
   pid_t pid_ = -1;
@@ -83,21 +61,15 @@ class SessionChannel : public ChannelHandler {
   int wait_status_ = 0;
   std::string command_;  // for logs
 
-  Output out_;
-  Output err_;
-  UniqueFd stdin_;              // pipe to the process (empty with a pty: input goes to the master)
-  std::string pending_in_;      // read out of libssh, not yet taken by the process (<= 64 KiB)
-  bool input_blocked_ = false;  // the last write did not take everything: wait for POLLOUT
-  bool libssh_holds_input_ = false;  // libssh's buffer has data our callback did not consume
-  bool client_eof_ = false;
-  bool stdin_closed_ = false;
+  // The process's ends of its stdio (empty with a pty: the master serves both ways).
+  UniqueFd stdin_;
+  UniqueFd stdout_;
+  UniqueFd stderr_;
+  std::unique_ptr<ChannelPump> pump_;
+  bool eof_before_start_ = false;
   bool peer_closed_ = false;
   bool exit_sent_ = false;
   bool finished_ = false;
-
-  std::unique_ptr<FdWatch> out_watch_;  // stdout, or the pty master (both directions)
-  std::unique_ptr<FdWatch> err_watch_;
-  std::unique_ptr<FdWatch> in_watch_;   // stdin pipe only
 };
 
 }  // namespace hatch

@@ -1,0 +1,182 @@
+#include "sshd/channel_pump.h"
+
+#include <errno.h>
+#include <libssh/server.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace hatch {
+namespace {
+
+// Stop reading sources while the socket holds this much unsent data.
+constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
+constexpr size_t kChunk = 64 * 1024;
+
+}  // namespace
+
+ChannelPump::ChannelPump(ConnectionContext* ctx, ssh_channel channel)
+    : ctx_(ctx), channel_(channel) {}
+
+ChannelPump::~ChannelPump() { Stop(); }
+
+void ChannelPump::AddSource(int fd, bool extended) {
+  sources_.push_back({fd, extended});
+  WatchFor(fd);
+}
+
+void ChannelPump::SetSink(int fd) {
+  sink_ = fd;
+  WatchFor(fd);
+}
+
+void ChannelPump::CloseSink() {
+  if (sink_ < 0) return;
+  const int fd = sink_;
+  sink_ = -1;
+  sink_failed_ = true;
+  staged_.clear();
+  const bool also_source =
+      std::any_of(sources_.begin(), sources_.end(), [fd](const Source& s) { return s.fd == fd; });
+  if (!also_source) watches_.erase(fd);
+}
+
+FdWatch* ChannelPump::WatchFor(int fd) {
+  std::unique_ptr<FdWatch>& w = watches_[fd];
+  if (!w) w = std::make_unique<FdWatch>(ctx_->event(), fd, [this, fd](short ev) { OnReady(fd, ev); });
+  return w.get();
+}
+
+void ChannelPump::Stop() {
+  stopped_ = true;
+  watches_.clear();
+}
+
+bool ChannelPump::sources_done() const {
+  return std::all_of(sources_.begin(), sources_.end(), [](const Source& s) { return s.eof; });
+}
+
+bool ChannelPump::input_done() const {
+  return sink_failed_ || (client_eof_ && !libssh_holds_ && staged_.empty());
+}
+
+int ChannelPump::Budget() const {
+  if (stopped_) return 0;
+  if (ssh_session_pending_output(ctx_->session()) > kMaxPendingOutput) return 0;
+  return static_cast<int>(std::min<uint32_t>(ssh_channel_window_size(channel_), kChunk));
+}
+
+int ChannelPump::OnChannelData(const void* data, uint32_t len) {
+  ctx_->MarkActivity();
+  if (sink_failed_ || stopped_) return static_cast<int>(len);  // nobody reads it any more
+  if (sink_ < 0 || sink_blocked_ || !staged_.empty()) {
+    libssh_holds_ = true;  // kept in libssh's buffer; its window stays closed
+    return 0;
+  }
+  size_t n = Write(static_cast<const char*>(data), len);
+  libssh_holds_ = n < len;
+  return static_cast<int>(n);
+}
+
+size_t ChannelPump::Write(const char* data, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::write(sink_, data + done, len - done);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      sink_blocked_ = true;
+      break;
+    } else {
+      // EPIPE/ECONNRESET: the reader is gone; what else arrives is dropped, as a pipe to a
+      // finished reader would.
+      sink_failed_ = true;
+      return len;
+    }
+  }
+  return done;
+}
+
+void ChannelPump::PullHeldInput() {
+  while (!sink_blocked_ && !sink_failed_ && sink_ >= 0) {
+    if (!staged_.empty()) {
+      size_t n = Write(staged_.data(), staged_.size());
+      staged_.erase(0, n);
+      if (!staged_.empty()) return;
+      continue;
+    }
+    if (!libssh_holds_) return;
+    // libssh's buffer is known to hold data, so this read handles no packets (and so runs
+    // no callbacks); it re-opens the window by what it takes.
+    char buf[kChunk];
+    int n = ssh_channel_read_timeout(channel_, buf, sizeof buf, 0, 0);
+    if (n <= 0) {
+      libssh_holds_ = false;
+      return;
+    }
+    if (static_cast<size_t>(n) < sizeof buf) libssh_holds_ = false;
+    staged_.assign(buf, static_cast<size_t>(n));
+  }
+  if (sink_failed_) staged_.clear();
+}
+
+ChannelPump::ReadResult ChannelPump::Read(Source* s) {
+  if (s->eof) return ReadResult::kEnd;
+  const int budget = Budget();
+  if (budget <= 0) return ReadResult::kNoWindow;
+  char buf[kChunk];
+  ssize_t n = ::read(s->fd, buf, static_cast<size_t>(budget));
+  if (n > 0) {
+    ctx_->MarkActivity();
+    int rc = s->extended ? ssh_channel_write_stderr(channel_, buf, static_cast<uint32_t>(n))
+                         : ssh_channel_write(channel_, buf, static_cast<uint32_t>(n));
+    if (rc == SSH_ERROR) s->eof = true;
+    return ReadResult::kData;
+  }
+  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+    return ReadResult::kWouldBlock;
+  }
+  // 0: end of stream. EIO: every slave fd of a pty is closed. ECONNRESET: the peer reset.
+  s->eof = true;
+  return ReadResult::kEnd;
+}
+
+void ChannelPump::OnReady(int fd, short revents) {
+  if (stopped_) return;
+  if (fd == sink_ && (revents & (POLLOUT | POLLERR | POLLHUP)) != 0) sink_blocked_ = false;
+  if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+    for (Source& s : sources_) {
+      if (s.fd == fd) Read(&s);
+    }
+  }
+}
+
+void ChannelPump::DrainSources() {
+  for (Source& s : sources_) {
+    ReadResult r;
+    while ((r = Read(&s)) == ReadResult::kData) {
+    }
+    if (r == ReadResult::kWouldBlock) s.eof = true;
+  }
+}
+
+void ChannelPump::Poll() {
+  if (stopped_) return;
+  PullHeldInput();
+  const bool can_send = Budget() > 0;
+  std::map<int, short> wanted;
+  for (const Source& s : sources_) {
+    if (!s.eof && can_send) wanted[s.fd] |= POLLIN;
+  }
+  if (sink_ >= 0 && sink_blocked_ && !sink_failed_) wanted[sink_] |= POLLOUT;
+  for (auto& [fd, watch] : watches_) {
+    auto it = wanted.find(fd);
+    watch->Want(it == wanted.end() ? 0 : it->second);
+    watch->Sync();
+  }
+}
+
+}  // namespace hatch

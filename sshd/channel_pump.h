@@ -1,0 +1,96 @@
+// ChannelPump: moves bytes between one SSH channel and local fds, with back-pressure both
+// ways (shared/DESIGN.md, "Process model"). Used by session channels (process pipes or a pty
+// master) and by forwarded TCP connections (one socket both ways).
+//
+// - fd -> client: a source fd is polled only while the channel's remote window is open and
+//   the connection's socket has not queued too much; each read takes at most
+//   min(window, 64 KiB) and goes out as channel data (or extended data).
+// - client -> fd: channel data is written to the sink without blocking; what the sink does
+//   not take stays in libssh's channel buffer (the data callback reports less consumed), so
+//   libssh holds back the window. When the sink is writable again, Poll() pulls the held
+//   bytes out through a 64 KiB staging buffer.
+//
+// Follows channel_handler.h's rule: OnChannelData/OnChannelEof only do I/O and record state;
+// watches change in Poll().
+#ifndef HATCH_SSHD_CHANNEL_PUMP_H_
+#define HATCH_SSHD_CHANNEL_PUMP_H_
+
+#include <libssh/libssh.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sshd/channel_handler.h"
+#include "sshd/event_loop.h"
+
+namespace hatch {
+
+class ChannelPump {
+ public:
+  // `ctx` and `channel` must outlive the pump; fds given later are not owned and must stay
+  // open until the pump is destroyed or Stop()ped.
+  ChannelPump(ConnectionContext* ctx, ssh_channel channel);
+  ~ChannelPump();
+  ChannelPump(const ChannelPump&) = delete;
+  ChannelPump& operator=(const ChannelPump&) = delete;
+
+  // Output: what is read from `fd` is sent to the client (as extended data if `extended`).
+  void AddSource(int fd, bool extended);
+  // Input: channel data from the client is written to `fd` (may be a source fd too).
+  void SetSink(int fd);
+
+  // Stops writing to the sink (call before closing it); later input is dropped.
+  void CloseSink();
+
+  // The channel's data callback; returns the number of bytes consumed.
+  int OnChannelData(const void* data, uint32_t len);
+  void OnChannelEof() { client_eof_ = true; }
+
+  // Between polls: pulls held-back input into the sink and updates the fd watches.
+  void Poll();
+  // Reads every source until it would block, as far as the window allows; sources that
+  // would block are then treated as ended (a pty after its shell exited).
+  void DrainSources();
+  // Stops watching every fd (call before closing them).
+  void Stop();
+
+  // Every source reached EOF (or an error).
+  bool sources_done() const;
+  // The client sent EOF and every byte before it reached the sink (or the sink failed).
+  bool input_done() const;
+  // The sink refused data for good (EPIPE, ECONNRESET): further input is dropped.
+  bool sink_failed() const { return sink_failed_; }
+
+ private:
+  struct Source {
+    int fd;
+    bool extended;
+    bool eof = false;
+  };
+  enum class ReadResult { kData, kWouldBlock, kEnd, kNoWindow };
+
+  ReadResult Read(Source* source);
+  size_t Write(const char* data, size_t len);
+  void PullHeldInput();
+  int Budget() const;
+  void OnReady(int fd, short revents);
+  FdWatch* WatchFor(int fd);
+
+  ConnectionContext* ctx_;
+  ssh_channel channel_;
+  std::vector<Source> sources_;
+  int sink_ = -1;
+  std::string staged_;            // pulled out of libssh, not yet taken by the sink
+  bool sink_blocked_ = false;     // the sink took less than offered: wait for POLLOUT
+  bool libssh_holds_ = false;     // libssh's buffer has data the callback did not consume
+  bool sink_failed_ = false;
+  bool client_eof_ = false;
+  bool stopped_ = false;
+  std::map<int, std::unique_ptr<FdWatch>> watches_;
+};
+
+}  // namespace hatch
+
+#endif  // HATCH_SSHD_CHANNEL_PUMP_H_
