@@ -90,19 +90,27 @@ class Parser {
     if (!ParseValue(0, &value)) return status_;
     SkipSpace();
     if (pos_ != in_.size()) {
-      return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]), " after top-level value"));
+      Unexpected("after top-level value");
+      return status_;
     }
     return value;
   }
 
  private:
-  bool Fail(absl::string_view what) {
+  // The error paths and the leaf parsers stay out of line, so that the frames of the
+  // recursion (ParseValue -> ParseObject/ParseArray -> ParseValue) are small: 10000 levels must
+  // fit the 8 MiB main-thread stack with room to spare.
+  [[gnu::noinline, gnu::cold]] bool Unexpected(const char* context) {
+    if (pos_ >= in_.size()) return FailEnd();
+    return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]), " ", context));
+  }
+  [[gnu::noinline, gnu::cold]] bool Fail(absl::string_view what) {
     if (status_.ok()) {
       status_ = absl::InvalidArgumentError(absl::StrCat(what, " (at byte ", pos_, ")"));
     }
     return false;
   }
-  bool FailEnd() {
+  [[gnu::noinline, gnu::cold]] bool FailEnd() {
     status_ = absl::InvalidArgumentError("unexpected end of JSON input");
     return false;
   }
@@ -128,12 +136,8 @@ class Parser {
         return ParseObject(depth + 1, out);
       case '[':
         return ParseArray(depth + 1, out);
-      case '"': {
-        std::string s;
-        if (!ParseString(&s)) return false;
-        *out = std::move(s);
-        return true;
-      }
+      case '"':
+        return ParseStringValue(out);
       case 't':
         return ParseLiteral("true", true, out);
       case 'f':
@@ -142,15 +146,15 @@ class Parser {
         return ParseLiteral("null", nullptr, out);
       default:
         if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
-        return Fail(absl::StrCat("invalid character ", Describe(c), " looking for beginning of value"));
+        return Unexpected("looking for beginning of value");
     }
   }
 
-  bool ParseLiteral(absl::string_view word, ordered_json value, ordered_json* out) {
+  [[gnu::noinline]] bool ParseLiteral(absl::string_view word, ordered_json value, ordered_json* out) {
     for (char w : word) {
       if (pos_ >= in_.size()) return FailEnd();
       if (in_[pos_] != w) {
-        return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]), " in literal ", word));
+        return Unexpected("in literal");
       }
       ++pos_;
     }
@@ -171,15 +175,14 @@ class Parser {
       SkipSpace();
       if (pos_ >= in_.size()) return FailEnd();
       if (in_[pos_] != '"') {
-        return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]),
-                                 " looking for beginning of object key string"));
+        return Unexpected("looking for beginning of object key string");
       }
       std::string key;
       if (!ParseString(&key)) return false;
       SkipSpace();
       if (pos_ >= in_.size()) return FailEnd();
       if (in_[pos_] != ':') {
-        return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]), " after object key"));
+        return Unexpected("after object key");
       }
       ++pos_;
       ordered_json value;
@@ -195,8 +198,7 @@ class Parser {
         ++pos_;
         return true;
       }
-      return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]),
-                               " after object key:value pair"));
+      return Unexpected("after object key:value pair");
     }
   }
 
@@ -223,21 +225,28 @@ class Parser {
         ++pos_;
         return true;
       }
-      return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]), " after array element"));
+      return Unexpected("after array element");
     }
   }
 
-  bool Digits() {
+  [[gnu::noinline]] bool Digits() {
     const size_t start = pos_;
     while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') ++pos_;
     if (pos_ == start) {
       if (pos_ >= in_.size()) return FailEnd();
-      return Fail(absl::StrCat("invalid character ", Describe(in_[pos_]), " in numeric literal"));
+      return Unexpected("in numeric literal");
     }
     return true;
   }
 
-  bool ParseNumber(ordered_json* out) {
+  [[gnu::noinline]] bool ParseStringValue(ordered_json* out) {
+    std::string s;
+    if (!ParseString(&s)) return false;
+    *out = std::move(s);
+    return true;
+  }
+
+  [[gnu::noinline]] bool ParseNumber(ordered_json* out) {
     const size_t start = pos_;
     if (in_[pos_] == '-') ++pos_;
     if (pos_ >= in_.size()) return FailEnd();
@@ -265,7 +274,7 @@ class Parser {
     return true;
   }
 
-  bool ParseString(std::string* out) {
+  [[gnu::noinline]] bool ParseString(std::string* out) {
     ++pos_;  // opening quote
     while (true) {
       if (pos_ >= in_.size()) return FailEnd();
@@ -295,7 +304,7 @@ class Parser {
     }
   }
 
-  bool ParseEscape(std::string* out) {
+  [[gnu::noinline]] bool ParseEscape(std::string* out) {
     if (pos_ + 1 >= in_.size()) return FailEnd();
     const char e = in_[pos_ + 1];
     const char* simple = nullptr;
@@ -311,7 +320,7 @@ class Parser {
       case 'u': break;
       default:
         ++pos_;
-        return Fail(absl::StrCat("invalid character ", Describe(e), " in string escape code"));
+        return Unexpected("in string escape code");
     }
     if (simple != nullptr) {
       out->append(simple);
@@ -457,18 +466,38 @@ std::string GoMarshal(const ordered_json& value) {
 }
 
 std::string GoFormatFloat(double value) {
+  // Go's strconv.FormatFloat(v, 'f' or 'e', -1, 64): the shortest digits that read back as v,
+  // laid out in plain or exponent notation. std::to_chars in scientific form gives the digits;
+  // its fixed form would print every digit of a large integer's exact value instead.
   char buf[64];
-  const double abs = std::fabs(value);
-  const bool exponent = abs != 0 && (abs < 1e-6 || abs >= 1e21);
-  const auto res = std::to_chars(buf, buf + sizeof buf, value,
-                                 exponent ? std::chars_format::scientific : std::chars_format::fixed);
-  std::string s(buf, res.ptr);
-  // Go writes e-7, not e-07.
-  const size_t n = s.size();
-  if (exponent && n >= 4 && s[n - 4] == 'e' && s[n - 3] == '-' && s[n - 2] == '0') {
-    s.erase(n - 2, 1);
+  const auto res = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);  // [-]d[.ddd]e(+|-)XX
+  const size_t e_pos = sci.find('e');
+  const bool negative = sci[0] == '-';
+  std::string digits;
+  for (size_t i = negative ? 1 : 0; i < e_pos; ++i) {
+    if (sci[i] != '.') digits.push_back(sci[i]);
   }
-  return s;
+  const int exp10 = std::atoi(sci.c_str() + e_pos + 1);
+  const double abs = std::fabs(value);
+  if (abs != 0 && (abs < 1e-6 || abs >= 1e21)) {
+    // d[.ddd]e±XX with at least two exponent digits, as Go writes; then e-07 -> e-7.
+    std::string s = sci;
+    const size_t n = s.size();
+    if (n >= 4 && s[n - 4] == 'e' && s[n - 3] == '-' && s[n - 2] == '0') s.erase(n - 2, 1);
+    return s;
+  }
+  std::string out = negative ? "-" : "";
+  const int n = static_cast<int>(digits.size());
+  if (exp10 >= n - 1) {
+    out += digits + std::string(static_cast<size_t>(exp10 - (n - 1)), '0');
+  } else if (exp10 >= 0) {
+    out += digits.substr(0, static_cast<size_t>(exp10) + 1) + "." +
+           digits.substr(static_cast<size_t>(exp10) + 1);
+  } else {
+    out += "0." + std::string(static_cast<size_t>(-exp10 - 1), '0') + digits;
+  }
+  return out;
 }
 
 }  // namespace hatch::lifecycle

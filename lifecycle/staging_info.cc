@@ -1,6 +1,9 @@
 #include "lifecycle/staging_info.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
+
+#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +24,41 @@ absl::Status ReadString(const YAML::Node& map, const char* key, std::string* out
   *out = node.Scalar();
   return absl::OkStatus();
 }
+
+// yaml.v2 (libyaml's scanner) allows only letters, digits, '-' and '_' in anchor names, so
+// `start_command: &ruby/object:Pathname` is corrupt there; yaml-cpp would read it as a null
+// with an anchor. This pass over the events refuses what libyaml refuses.
+class AnchorNameCheck : public YAML::EventHandler {
+ public:
+  absl::Status status() const { return status_; }
+
+  void OnAnchor(const YAML::Mark& mark, const std::string& name) override {
+    if (!status_.ok()) return;
+    for (char c : name) {
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_')) {
+        status_ = absl::InvalidArgumentError(
+            absl::StrCat("line ", mark.line + 1, ": anchor \"", name,
+                         "\" may hold only letters, digits, '-' and '_'"));
+        return;
+      }
+    }
+  }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  absl::Status status_;
+};
 
 absl::StatusOr<StagingInfo> Decode(const YAML::Node& doc) {
   StagingInfo info;
@@ -48,7 +86,11 @@ absl::StatusOr<StagingInfo> Decode(const YAML::Node& doc) {
 absl::StatusOr<StagingInfo> ParseStagingInfo(absl::string_view text, absl::string_view name) {
   absl::StatusOr<StagingInfo> info;
   try {
-    info = Decode(YAML::Load(std::string(text)));
+    std::istringstream stream{std::string(text)};
+    YAML::Parser parser(stream);
+    AnchorNameCheck check;
+    parser.HandleNextDocument(check);
+    info = check.status().ok() ? Decode(YAML::Load(std::string(text))) : check.status();
   } catch (const YAML::Exception& e) {
     info = absl::InvalidArgumentError(e.what());
   }

@@ -1,0 +1,178 @@
+// End-to-end: the real `shell` binary on a droplet in a temp dir.
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/lifecycle/e2e_droplet.h"
+#include "tests/lifecycle/tls_server.h"
+
+namespace hatch::lifecycle::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+constexpr char kShell[] = HATCH_SHELL_BIN;
+
+TEST(ShellE2E, RunsTheCommandInTheAppDirWithTheAppEnvironment) {
+  Droplet d;
+  d.Write("profile.d/a.sh", "echo homedir profile.d sourced\nexport A=1\n");
+  d.Write("app/.profile.d/b.sh", "echo appdir profile.d sourced\nexport B=$A$A\n");
+  d.Write("app/.profile", "echo appdir profile sourced\n");
+  d.SetEnv("DATABASE_URL", "original content");
+  d.SetEnv("VCAP_PLATFORM_OPTIONS", "{}");
+  const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "env; echo PWD=$(pwd); echo running app"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_THAT(r.out, StartsWith("homedir profile.d sourced\nappdir profile.d sourced\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("appdir profile sourced")));  // only the launcher sources it
+  EXPECT_EQ(EnvValue(r.out, "HOME"), d.app());
+  EXPECT_EQ(EnvValue(r.out, "PWD"), d.app());
+  EXPECT_EQ(EnvValue(r.out, "TMPDIR"), d.root() + "/tmp");
+  EXPECT_EQ(EnvValue(r.out, "DEPS_DIR"), d.root() + "/deps");
+  EXPECT_EQ(EnvValue(r.out, "VCAP_APPLICATION"), kRewrittenVcapApplication);
+  EXPECT_EQ(EnvValue(r.out, "VCAP_SERVICES"), kVcapServices);
+  EXPECT_EQ(EnvValue(r.out, "VCAP_PLATFORM_OPTIONS"), "<unset>");
+  // The first database in VCAP_SERVICES' order, postgresql:// written as postgres://.
+  EXPECT_EQ(EnvValue(r.out, "DATABASE_URL"), "postgres://user:s3cret@db.example.com:5432/dora");
+  EXPECT_EQ(EnvValue(r.out, "CALLERENV"), "some-value");
+  EXPECT_EQ(EnvValue(r.out, "B"), "11");
+  EXPECT_THAT(r.out, HasSubstr("\nrunning app\n"));
+}
+
+TEST(ShellE2E, DefaultsToBashInHomeApp) {
+  Droplet d;
+  d.Write("app/.profile.d/x.sh", "echo sourced in $(pwd)\n");
+  // No terminal and stdin at EOF: the default interactive-if-possible bash just exits.
+  const RunResult r = d.RunIn("/", {kShell});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "sourced in " + d.app() + "\n");
+}
+
+TEST(ShellE2E, ExitStatusIsTheCommands) {
+  Droplet d;
+  EXPECT_EQ(d.RunIn(d.root(), {kShell, d.app(), "exit 26"}).exit_code, 26);
+  EXPECT_EQ(d.RunIn(d.root(), {kShell, d.app(), "kill -TERM $$"}).exit_code, 128 + 15);
+}
+
+TEST(ShellE2E, RelativeAppDirIsMadeAbsolute) {
+  Droplet d;
+  const RunResult r = d.RunIn(d.root(), {kShell, "app/", "echo $HOME $TMPDIR"});
+  EXPECT_EQ(r.out, d.app() + " " + d.root() + "/tmp\n");
+}
+
+TEST(ShellE2E, MissingAppDirIsAClearError) {
+  Droplet d;
+  RunResult r = d.RunIn(d.root(), {kShell, d.root() + "/nope", "echo ran"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "Provided app directory does not exist: " + d.root() + "/nope: No such file or directory\n");
+
+  d.SetEnv("HOME", d.root() + "/elsewhere");
+  r = d.RunIn(d.root(), {kShell});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("Could not infer app directory, please provide one"));
+
+  d.Write("file", "");
+  r = d.RunIn(d.root(), {kShell, d.root() + "/file", "echo ran"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("not a directory"));
+}
+
+TEST(ShellE2E, SourcesProfileScriptsSortedParentDirFirst) {
+  Droplet d;
+  for (const char* name : {"b.sh", "a.sh", "10-x.sh", "c d.sh"}) {
+    d.Write(std::string("profile.d/") + name, std::string("echo p:") + name + "\n");
+    d.Write(std::string("app/.profile.d/") + name, std::string("echo a:") + name + "\n");
+  }
+  const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "true"});
+  EXPECT_EQ(r.out,
+            "p:10-x.sh\np:a.sh\np:b.sh\np:c d.sh\n"
+            "a:10-x.sh\na:a.sh\na:b.sh\na:c d.sh\n");
+}
+
+TEST(ShellE2E, ProfileScriptThatCannotBeSourcedIsNamedAndTheRestStillRun) {
+  Droplet d;
+  d.Write("profile.d/a.sh", "export A=1\n");
+  MakeDirs(d.root() + "/profile.d/b.sh");  // a directory cannot be sourced
+  d.Write("profile.d/c.sh", "export C=1\n");
+  d.Write("app/.profile.d/broken.sh", "if then\n");
+  if (geteuid() != 0) d.Write("app/.profile.d/unreadable.sh", "export U=1\n", 0000);
+  const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "echo A=$A C=$C U=$U; exit 3"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out, "A=1 C=1 U=\n");
+  EXPECT_THAT(r.err, AllOf(HasSubstr("profile.d/b.sh"), HasSubstr("broken.sh")));
+  if (geteuid() != 0) EXPECT_THAT(r.err, HasSubstr("unreadable.sh: Permission denied"));
+}
+
+TEST(ShellE2E, VcapApplicationThatIsNotAnObjectIsPassedThrough) {
+  for (const char* value : {"null", "[1,2]", "not json", ""}) {
+    Droplet d;
+    d.SetEnv("VCAP_APPLICATION", value);
+    const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "printf %s \"$VCAP_APPLICATION\""});
+    EXPECT_EQ(r.exit_code, 0) << value << ": " << r.err;
+    EXPECT_EQ(r.out, value);
+  }
+}
+
+TEST(ShellE2E, InvalidPlatformOptionsAreAnError) {
+  Droplet d;
+  d.SetEnv("VCAP_PLATFORM_OPTIONS", R"('{"credhub-uri":"missing quote and brace')");
+  const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "echo ran"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, StartsWith("Invalid platform options: "));
+}
+
+TEST(ShellE2E, BadCredhubFlagExitsTwoAsGoFlagsDo) {
+  Droplet d;
+  RunResult r = d.RunIn(d.root(), {kShell, d.app(), "echo ran", "-credhubConnectAttempts=x"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("invalid value \"x\" for flag -credhubConnectAttempts"),
+                           HasSubstr("Usage of shell:")));
+  r = d.RunIn(d.root(), {kShell, d.app(), "echo ran", "-credhubRetryDelay=0s", "anything", "-x"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "ran\n");
+}
+
+TEST(ShellE2E, InterpolatesCredhubRefsRetryingOnFailure) {
+  Droplet d;
+  const std::string interpolated =
+      R"({"credhub-db":[{"credentials":{"uri":"mysql://admin:pw@10.0.16.4:3306/cf_db"}}]})";
+  CredhubServer server(Pki().server_crt, Pki().server_key, Pki().ca_crt, {500, 200}, interpolated);
+  d.SetEnv("VCAP_SERVICES", R"({"credhub-db":[{"credentials":{"credhub-ref":"/c/db/creds"}}]})");
+  d.SetEnv("VCAP_PLATFORM_OPTIONS", R"({"credhub-uri":")" + server.url() + R"("})");
+  d.SetEnv("CF_INSTANCE_CERT", Pki().client_crt);
+  d.SetEnv("CF_INSTANCE_KEY", Pki().client_key);
+  d.SetEnv("CF_SYSTEM_CERT_PATH", Pki().cacerts_dir);
+  const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "env", "-credhubRetryDelay=10ms"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, StartsWith("Failed on attempt 1 out of 3: Unable to interpolate credhub "
+                                "references: credhub replied 500 Internal Server Error"));
+  EXPECT_EQ(EnvValue(r.out, "VCAP_SERVICES"), interpolated);
+  EXPECT_EQ(EnvValue(r.out, "VCAP_PLATFORM_OPTIONS"), "<unset>");
+  EXPECT_EQ(EnvValue(r.out, "DATABASE_URL"), "mysql2://admin:pw@10.0.16.4:3306/cf_db");
+}
+
+TEST(ShellE2E, CredhubFailureStopsBeforeTheCommand) {
+  Droplet d;
+  d.SetEnv("VCAP_SERVICES", R"({"s":[{"credentials":{"credhub-ref":"/c"}}]})");
+  d.SetEnv("VCAP_PLATFORM_OPTIONS", R"({"credhub-uri":"https://127.0.0.1:)" +
+                                        std::to_string(UnusedPort()) + R"("})");
+  d.SetEnv("CF_INSTANCE_CERT", Pki().client_crt);
+  d.SetEnv("CF_INSTANCE_KEY", Pki().client_key);
+  d.SetEnv("CF_SYSTEM_CERT_PATH", Pki().cacerts_dir);
+  const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "echo ran", "-credhubConnectAttempts=2",
+                                         "-credhubRetryDelay=1ms"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, AllOf(HasSubstr("Failed on attempt 1 out of 2"), HasSubstr("Failed on attempt 2 out of 2"),
+                           Not(HasSubstr("ran"))));
+  EXPECT_THAT(r.err, StartsWith("Unable to interpolate credhub refs: Unable to interpolate credhub "
+                                "references: Could not establish connection"));
+}
+
+}  // namespace
+}  // namespace hatch::lifecycle::testing
