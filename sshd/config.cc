@@ -34,6 +34,9 @@ ABSL_FLAG(int, maxAuthTries, 6, "authentication attempts per connection");
 ABSL_FLAG(int, maxSessions, 10, "open channels per connection");
 ABSL_FLAG(int, maxConnections, 100, "concurrent connections");
 ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2), "SIGHUP to SIGKILL delay for sessions");
+ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
+ABSL_FLAG(int, maxTunnels, 512, "concurrent local forward (direct-tcpip) channels per connection");
+ABSL_FLAG(int, maxRemoteListeners, 64, "remote forward (-R) listeners per connection");
 ABSL_FLAG(bool, version, false, "print the version and exit");
 
 extern char** environ;
@@ -112,6 +115,15 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   c.max_connections = absl::GetFlag(FLAGS_maxConnections);
   c.kill_grace_time = absl::GetFlag(FLAGS_killGraceTime);
   c.print_version = absl::GetFlag(FLAGS_version);
+  const std::string forwarding = absl::GetFlag(FLAGS_forwarding);
+  if (forwarding != "all" && forwarding != "local" && forwarding != "remote" && forwarding != "none") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "-forwarding: unknown value \"", forwarding, "\" (want all, local, remote or none)"));
+  }
+  c.allow_local_forwarding = forwarding == "all" || forwarding == "local";
+  c.allow_remote_forwarding = forwarding == "all" || forwarding == "remote";
+  c.max_tunnels = absl::GetFlag(FLAGS_maxTunnels);
+  c.max_remote_listeners = absl::GetFlag(FLAGS_maxRemoteListeners);
 
   for (absl::Status s : {NonNegative("idleTimeout", c.idle_timeout),
                          NonNegative("keepaliveInterval", c.keepalive_interval),
@@ -119,7 +131,9 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
                          PositiveInt("keepaliveCountMax", c.keepalive_count_max),
                          PositiveInt("maxAuthTries", c.max_auth_tries),
                          PositiveInt("maxSessions", c.max_sessions),
-                         PositiveInt("maxConnections", c.max_connections)}) {
+                         PositiveInt("maxConnections", c.max_connections),
+                         PositiveInt("maxTunnels", c.max_tunnels),
+                         PositiveInt("maxRemoteListeners", c.max_remote_listeners)}) {
     if (!s.ok()) return s;
   }
   if (c.login_grace_time <= absl::ZeroDuration()) {

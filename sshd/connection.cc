@@ -17,6 +17,7 @@
 #include "sshd/log.h"
 #include "sshd/process.h"
 #include "sshd/session_channel.h"
+#include "sshd/tcp_forward.h"
 
 namespace hatch {
 namespace {
@@ -118,9 +119,7 @@ int Connection::OnMessage(ssh_session, ssh_message msg, void* self_ptr) {
     case SSH_REQUEST_CHANNEL:
       return self->HandleChannelRequest(msg);
     case SSH_REQUEST_GLOBAL:
-      // keepalive@openssh.com and friends: the failure reply is what clients expect.
-      self->MarkActivity();
-      return 1;
+      return self->HandleGlobalRequest(msg);
     default:
       return 1;  // service requests: libssh accepts ssh-userauth / ssh-connection
   }
@@ -170,25 +169,102 @@ int Connection::HandleAuth(ssh_message msg) {
   return 1;  // failure, listing the methods left
 }
 
+template <typename T>
+int Connection::Count() const {
+  return static_cast<int>(std::count_if(channels_.begin(), channels_.end(), [](const Channel& c) {
+    return dynamic_cast<const T*>(c.handler.get()) != nullptr && !c.handler->Finished();
+  }));
+}
+
 int Connection::HandleChannelOpen(ssh_message msg) {
   if (!authenticated_) return 1;
   MarkActivity();
   const Config& config = *state_->config;
-  if (ssh_message_subtype(msg) != SSH_CHANNEL_SESSION) return 1;
-  if (static_cast<int>(channels_.size()) >= config.max_sessions) {
-    LogInfo("connection.too-many-channels", {{"peer", peer_}, {"limit", config.max_sessions}});
-    return 1;
+  switch (ssh_message_subtype(msg)) {
+    case SSH_CHANNEL_SESSION: {
+      if (Count<SessionChannel>() >= config.max_sessions) {
+        LogInfo("connection.too-many-channels", {{"peer", peer_}, {"limit", config.max_sessions}});
+        return 1;
+      }
+      ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
+      if (channel == nullptr) return 1;
+      channels_.push_back({channel, std::make_unique<SessionChannel>(this, channel)});
+      return 0;
+    }
+    case SSH_CHANNEL_DIRECT_TCPIP:
+      if (!config.allow_local_forwarding) {
+        ssh_message_channel_request_open_reply_failure(msg, 1, "local forwarding is disabled");
+        return 0;
+      }
+      if (Count<DirectTcpipChannel>() >= config.max_tunnels) {
+        ssh_message_channel_request_open_reply_failure(msg, 4, "too many tunnels");
+        return 0;
+      }
+      // The reply waits for the connect; the handler owns the message until then.
+      channels_.push_back({nullptr, std::make_unique<DirectTcpipChannel>(this, msg)});
+      return SSH_MESSAGE_KEEP;
+    default:
+      return 1;  // x11, auth-agent, unknown types: "administratively prohibited"
   }
-  ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
-  if (channel == nullptr) return 1;
-  channels_.push_back({channel, std::make_unique<SessionChannel>(this, channel)});
+}
+
+int Connection::HandleGlobalRequest(ssh_message msg) {
+  MarkActivity();
+  if (!authenticated_) return 1;
+  const Config& config = *state_->config;
+  const int type = ssh_message_subtype(msg);
+  if (type != SSH_GLOBAL_REQUEST_TCPIP_FORWARD && type != SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD) {
+    return 1;  // keepalive@openssh.com and friends: the failure reply is what clients expect
+  }
+  const char* raw_address = ssh_message_global_request_address(msg);
+  const std::string address = raw_address != nullptr ? raw_address : "";
+  const int port = ssh_message_global_request_port(msg);
+  if (port < 0 || port > 65535) return 1;
+  if (type == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
+    if (!config.allow_remote_forwarding ||
+        Count<RemoteForwardListener>() >= config.max_remote_listeners) {
+      return 1;
+    }
+    uint16_t bound = 0;
+    absl::StatusOr<UniqueFd> fd = BindForwardListener(address, static_cast<uint16_t>(port), &bound);
+    if (!fd.ok()) {
+      LogInfo("forward.remote.bind-failed", {{"peer", peer_}, {"address", address}, {"port", port},
+                                             {"error", fd.status().message()}});
+      return 1;
+    }
+    channels_.push_back({nullptr, std::make_unique<RemoteForwardListener>(this, std::move(*fd),
+                                                                          address, bound)});
+    LogInfo("forward.remote.listening", {{"peer", peer_}, {"address", address}, {"port", bound}});
+    // Carries the bound port when port 0 was asked (RFC 4254 §7.1).
+    ssh_message_global_request_reply_success(msg, bound);
+    return 0;
+  }
+  // cancel-tcpip-forward: clients send the port they were given when they asked for 0.
+  RemoteForwardListener* match = nullptr;
+  for (bool exact : {true, false}) {
+    for (Channel& c : channels_) {
+      auto* l = dynamic_cast<RemoteForwardListener*>(c.handler.get());
+      if (l == nullptr || l->Finished() || l->bound_port() != port) continue;
+      if (exact ? l->address() == address : SameForwardAddress(l->address(), address)) {
+        match = l;
+        break;
+      }
+    }
+    if (match != nullptr) break;
+  }
+  if (match == nullptr) return 1;
+  match->Cancel();
+  LogInfo("forward.remote.cancelled", {{"peer", peer_}, {"address", address}, {"port", port}});
+  ssh_message_global_request_reply_success(msg, 0);
   return 0;
 }
 
 int Connection::HandleChannelRequest(ssh_message msg) {
   ssh_channel channel = ssh_message_channel_request_channel(msg);
   for (Channel& c : channels_) {
-    if (c.channel == channel && !c.handler->Finished()) return c.handler->OnRequest(msg);
+    if (c.channel != nullptr && c.channel == channel && !c.handler->Finished()) {
+      return c.handler->OnRequest(msg);
+    }
   }
   return 1;
 }

@@ -65,6 +65,9 @@ class Connection : public ConnectionContext {
   int HandleAuth(ssh_message msg);
   int HandleChannelOpen(ssh_message msg);
   int HandleChannelRequest(ssh_message msg);
+  int HandleGlobalRequest(ssh_message msg);
+  template <typename T>
+  int Count() const;
   void OnSignalFd();
   void ReapChildren();
   void PollChannels();
