@@ -20,6 +20,9 @@ served = 0
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body go out as separate TLS records
+    protocol_version = "HTTP/1.1"  # keep-alive, as credhub's server does
+
     def do_POST(self):
         global served
         length = int(self.headers.get("Content-Length", "0"))

@@ -105,7 +105,9 @@ TEST(ShellE2E, ProfileScriptThatCannotBeSourcedIsNamedAndTheRestStillRun) {
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "A=1 C=1 U=\n");
   EXPECT_THAT(r.err, AllOf(HasSubstr("profile.d/b.sh"), HasSubstr("broken.sh")));
-  if (geteuid() != 0) EXPECT_THAT(r.err, HasSubstr("unreadable.sh: Permission denied"));
+  if (geteuid() != 0) {
+    EXPECT_THAT(r.err, HasSubstr("unreadable.sh: Permission denied"));
+  }
 }
 
 TEST(ShellE2E, VcapApplicationThatIsNotAnObjectIsPassedThrough) {

@@ -11,7 +11,14 @@
 #include <cstdlib>
 #include <sstream>
 
+#include <memory>
+#include <utility>
+
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 namespace hatch::lifecycle::testing {
 namespace {
@@ -21,26 +28,75 @@ namespace {
   std::abort();
 }
 
-void Sh(const std::string& dir, const std::string& script) {
-  const RunResult r = Run({"/bin/sh", "-ec", script}, {"PATH=/usr/bin:/bin"}, dir);
-  if (r.exit_code != 0) Die("openssl: " + r.err);
+template <typename T, void (*F)(T*)>
+struct Freer {
+  void operator()(T* p) const { F(p); }
+};
+using KeyPtr = std::unique_ptr<EVP_PKEY, Freer<EVP_PKEY, EVP_PKEY_free>>;
+using CertPtr = std::unique_ptr<X509, Freer<X509, X509_free>>;
+
+KeyPtr MakeKey() {
+  KeyPtr key(EVP_EC_gen("P-256"));
+  if (!key) Die("EVP_EC_gen");
+  return key;
+}
+
+// A certificate for `key`, named CN=cn, valid for a day, signed by issuer (self when null),
+// with the given extensions ("basicConstraints=critical,CA:TRUE", ...).
+CertPtr MakeCert(const std::string& cn, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key,
+                 const std::vector<std::pair<int, std::string>>& extensions) {
+  static long serial = 1;
+  CertPtr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial++);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), issuer != nullptr ? X509_get_subject_name(issuer) : name);
+  X509_set_pubkey(cert.get(), key);
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer != nullptr ? issuer : cert.get(), cert.get(), nullptr, nullptr, 0);
+  for (const auto& [nid, value] : extensions) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+    if (ext == nullptr) Die("extension " + value);
+    X509_add_ext(cert.get(), ext, -1);
+    X509_EXTENSION_free(ext);
+  }
+  if (X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) == 0) {
+    Die("X509_sign");
+  }
+  return cert;
+}
+
+void WritePem(const std::string& path, X509* cert, EVP_PKEY* key) {
+  BIO* bio = BIO_new_file(path.c_str(), "w");
+  if (bio == nullptr) Die("open " + path);
+  const int ok = cert != nullptr ? PEM_write_bio_X509(bio, cert)
+                                 : PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  BIO_free(bio);
+  if (ok != 1) Die("write " + path);
 }
 
 // A CA, then a server and a client certificate signed by it, all named <prefix>*.
 void MakeCa(const std::string& dir, const std::string& prefix) {
-  const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  Sh(dir, "openssl req -x509 " + ec + " -keyout " + prefix + "ca.key -out " + prefix +
-              "ca.crt -days 2 -subj /CN=" + prefix + "hatch-test-ca 2>/dev/null\n" +
-              "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > " + prefix +
-              "server.ext\n" +
-              "printf 'extendedKeyUsage=clientAuth\\n' > " + prefix + "client.ext\n" +
-              "for who in server client; do\n"
-              "  openssl req " + ec + " -keyout " + prefix + "$who.key -out " + prefix +
-              "$who.csr -subj /CN=$who 2>/dev/null\n"
-              "  openssl x509 -req -in " + prefix + "$who.csr -CA " + prefix + "ca.crt -CAkey " +
-              prefix + "ca.key -CAcreateserial -days 2 -extfile " + prefix + "$who.ext -out " +
-              prefix + "$who.crt 2>/dev/null\n"
-              "done\n");
+  const KeyPtr ca_key = MakeKey();
+  const CertPtr ca = MakeCert(prefix + "hatch-test-ca", ca_key.get(), nullptr, nullptr,
+                              {{NID_basic_constraints, "critical,CA:TRUE"},
+                               {NID_key_usage, "critical,keyCertSign,cRLSign"}});
+  WritePem(dir + "/" + prefix + "ca.crt", ca.get(), nullptr);
+  const KeyPtr server_key = MakeKey();
+  const CertPtr server = MakeCert("server", server_key.get(), ca.get(), ca_key.get(),
+                                  {{NID_subject_alt_name, "IP:127.0.0.1"},
+                                   {NID_ext_key_usage, "serverAuth"}});
+  WritePem(dir + "/" + prefix + "server.crt", server.get(), nullptr);
+  WritePem(dir + "/" + prefix + "server.key", nullptr, server_key.get());
+  const KeyPtr client_key = MakeKey();
+  const CertPtr client = MakeCert("client", client_key.get(), ca.get(), ca_key.get(),
+                                  {{NID_ext_key_usage, "clientAuth"}});
+  WritePem(dir + "/" + prefix + "client.crt", client.get(), nullptr);
+  WritePem(dir + "/" + prefix + "client.key", nullptr, client_key.get());
 }
 
 TestPki MakePki() {

@@ -1,5 +1,5 @@
-// TLS fixtures for the credhub tests: certificates made with the real openssl CLI, and a real
-// HTTPS server (credhub_server.py on Debian's python3) that requires client certificates.
+// TLS fixtures for the credhub tests: certificates made with OpenSSL in the test process, and
+// a real HTTPS server (credhub_server.py on Debian's python3) that requires client certificates.
 #ifndef HATCH_TESTS_LIFECYCLE_TLS_SERVER_H_
 #define HATCH_TESTS_LIFECYCLE_TLS_SERVER_H_
 
@@ -13,7 +13,7 @@
 namespace hatch::lifecycle::testing {
 
 // Two independent CAs, each with a server certificate for 127.0.0.1 (IP SAN only) and a client
-// certificate (CN "client"). Made once per process (EC P-256 keys: quick).
+// certificate (CN "client"). Made once per process (EC P-256 keys: a few ms).
 struct TestPki {
   std::string dir;
   std::string ca_crt, server_crt, server_key, client_crt, client_key;
