@@ -24,8 +24,10 @@
 namespace hatch::sftp {
 namespace {
 
-constexpr size_t kOutputSoftLimit = 1 << 20;
-constexpr size_t kMinInputCapacity = 1 << 20;
+// Together about 1.3 MiB with the default max_message: enough for a few maximum-size
+// replies and requests in each direction, so each system call moves a lot.
+constexpr size_t kOutputSoftLimit = 512 * 1024;
+constexpr size_t kMinInputCapacity = 512 * 1024;
 // Below this much free space after a partial packet, the packet is moved to the front
 // before the next read, so reads stay large.
 constexpr size_t kMinReadRoom = 64 * 1024;
@@ -89,7 +91,7 @@ class ServerLoop {
         out_fd_(out_fd),
         max_message_(options.max_message),
         session_(options),
-        input_(std::max<size_t>(kMinInputCapacity, 4 * (size_t{options.max_message} + 4))),
+        input_(std::max<size_t>(kMinInputCapacity, 2 * (size_t{options.max_message} + 4))),
         output_(kOutputSoftLimit + session_.max_reply()) {}
 
   int Run();
@@ -158,9 +160,12 @@ ServerLoop::Progress ServerLoop::ProcessInput() {
 
 ServerLoop::Progress ServerLoop::Flush() {
   while (!output_.empty()) {
-    const ssize_t n = write(out_fd_, output_.data(), output_.size());
+    const size_t pending = output_.size();
+    const ssize_t n = write(out_fd_, output_.data(), pending);
     if (n > 0) {
       output_.Consume(static_cast<size_t>(n));
+      // A short write means the fd is full: trying again now would only get EAGAIN.
+      if (static_cast<size_t>(n) < pending) return Progress::kContinue;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
