@@ -20,7 +20,7 @@ namespace {
 
 using testing::TempDir;
 
-TEST(WireReader, TruncatedFieldFailsForGood) {
+TEST(SftpWireReader, TruncatedFieldFailsForGood) {
   const uint8_t bytes[] = {0, 0, 0, 5, 'a', 'b'};
   WireReader reader(bytes, sizeof bytes);
   EXPECT_EQ(reader.String(), "");
@@ -29,7 +29,7 @@ TEST(WireReader, TruncatedFieldFailsForGood) {
   EXPECT_FALSE(reader.ok());
 }
 
-TEST(WireReader, ReadsBigEndianFields) {
+TEST(SftpWireReader, ReadsBigEndianFields) {
   const uint8_t bytes[] = {7, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 2, 'h', 'i'};
   WireReader reader(bytes, sizeof bytes);
   EXPECT_EQ(reader.U8(), 7);
@@ -40,7 +40,7 @@ TEST(WireReader, ReadsBigEndianFields) {
   EXPECT_EQ(reader.remaining(), 0u);
 }
 
-TEST(ReplyWriter, OverflowingReplyIsDroppedWhole) {
+TEST(SftpReplyWriter, OverflowingReplyIsDroppedWhole) {
   ByteBuffer out(64);
   ReplyWriter writer(&out, 16);
   writer.Begin(kFxpData);
@@ -55,7 +55,7 @@ TEST(ReplyWriter, OverflowingReplyIsDroppedWhole) {
   EXPECT_EQ(out.data()[4], kFxpStatus);
 }
 
-TEST(ByteBuffer, CompactsToMakeTailRoom) {
+TEST(SftpByteBuffer, CompactsToMakeTailRoom) {
   ByteBuffer buffer(8);
   std::memcpy(buffer.tail(), "abcdefgh", 8);
   buffer.Commit(8);
@@ -66,7 +66,7 @@ TEST(ByteBuffer, CompactsToMakeTailRoom) {
   EXPECT_FALSE(buffer.EnsureTailRoom(7));
 }
 
-TEST(HandleTable, RefusesBeyondTheLimitAndClosesWhatItRefuses) {
+TEST(SftpHandleTable, RefusesBeyondTheLimitAndClosesWhatItRefuses) {
   TempDir dir;
   testing::WriteFile(dir.Join("f"), "x");
   HandleTable table(2);
@@ -88,14 +88,14 @@ TEST(HandleTable, RefusesBeyondTheLimitAndClosesWhatItRefuses) {
   EXPECT_EQ(table.File("short"), nullptr);
 }
 
-TEST(PathResolver, RelativePathsJoinHome) {
+TEST(SftpPathResolver, RelativePathsJoinHome) {
   PathResolver paths("/home/vcap");
   EXPECT_EQ(paths.Absolute(""), "/home/vcap");
   EXPECT_EQ(paths.Absolute("app/x"), "/home/vcap/app/x");
   EXPECT_EQ(paths.Absolute("/etc"), "/etc");
 }
 
-TEST(PathResolver, RealPathResolvesDotsAndSymlinksAndAllowsAMissingLeaf) {
+TEST(SftpPathResolver, RealPathResolvesDotsAndSymlinksAndAllowsAMissingLeaf) {
   TempDir dir;
   ASSERT_EQ(mkdir(dir.Join("a").c_str(), 0755), 0);
   ASSERT_EQ(mkdir(dir.Join("a/b").c_str(), 0755), 0);
@@ -114,7 +114,7 @@ TEST(PathResolver, RealPathResolvesDotsAndSymlinksAndAllowsAMissingLeaf) {
   EXPECT_EQ(paths.RealPath("loop/x", &out), ELOOP);
 }
 
-TEST(LongName, LooksLikeOpenSshSftpServers) {
+TEST(SftpLongName, LooksLikeOpenSshSftpServers) {
   struct stat st = {};
   st.st_mode = S_IFREG | 0644;
   st.st_nlink = 1;
