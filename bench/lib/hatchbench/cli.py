@@ -42,8 +42,13 @@ def parse_args(argv):
     ap.add_argument("--hatch", metavar="BINARY", help="benchmark this diego-sshd binary")
     ap.add_argument("--scenarios", default=",".join(c.key for c in ALL),
                     help="comma-separated subset of: %(default)s")
+    ap.add_argument("--runs", type=int, metavar="N",
+                    help="runs per transfer (default 3 for exec transfers, 1 for files)")
     ap.add_argument("--results-dir", default=os.path.join(BENCH_DIR, "results"),
                     help="where the JSON result goes (default: %(default)s)")
+    ap.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
+                    help="first wait up to SECONDS for the CPUs to be mostly idle (other "
+                         "builds on a shared machine skew every figure)")
     ap.add_argument("--keep-workdir", action="store_true",
                     help="keep the temporary directory (keys, configs, server logs)")
     args = ap.parse_args(argv)
@@ -90,6 +95,34 @@ def _run_build(argv, timeout):
         raise BenchError(f"{' '.join(argv)} failed:\n{tail}")
 
 
+def cpu_busy(window=2.0):
+    """Fraction of all CPUs' time spent busy over `window` seconds (from /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]  # idle + iowait
+        return sum(v), idle
+    t0, i0 = sample()
+    time.sleep(window)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_idle(max_wait, threshold=0.3):
+    """Wait (up to max_wait s) for two consecutive 2 s windows below `threshold` busy."""
+    deadline, calm = time.monotonic() + max_wait, 0
+    busy = cpu_busy()
+    while time.monotonic() < deadline:
+        calm = calm + 1 if busy < threshold else 0
+        if calm >= 2:
+            log(f"CPUs idle enough ({busy:.0%} busy)")
+            return busy
+        log(f"waiting for idle CPUs ({busy:.0%} busy)")
+        busy = cpu_busy()
+    log(f"still {busy:.0%} busy after {max_wait}s; measuring anyway")
+    return busy
+
+
 def _raise_exit(signum, _frame):
     raise SystemExit(128 + signum)
 
@@ -133,7 +166,7 @@ def main(argv):
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_exit)
     t_start = time.monotonic()
-    servers, ws = [], None
+    user, servers, ws = None, [], None
     try:
         binary, build_info = build(args)
         user = BenchUser()
@@ -149,63 +182,14 @@ def main(argv):
             s.start()
             time.sleep(0.2)
             at_start[s.name] = procmem.tree_snapshot(s.pid, s.comms)
-        ctx = Context(user, ws, SshClient(ws), servers, args.quick)
+        busy_start = wait_idle(args.wait_idle) if args.wait_idle else cpu_busy(1.0)
+        ctx = Context(user, ws, SshClient(ws), servers, args.quick, args.runs)
         ctx.details["memory"] = {"at_start": at_start}
-        load_start = os.getloadavg()
-        rows, failed = [], {}
-        for cls in args.scenario_classes:
-            sc = cls()
-            log(f"{sc.key}: {sc.title} (issue {sc.issue})")
-            t0 = time.monotonic()
-            try:
-                rows += sc.run(ctx)
-            except BenchError as e:
-                failed[sc.key] = str(e)
-                log(f"{sc.key} failed: {e}")
-            log(f"{sc.key}: {time.monotonic() - t0:.0f}s")
-        load_end = os.getloadavg()
-
-        print()
-        print(f"hatch bench ({'quick' if args.quick else 'full'}) on {host_info().get('cpu', '?')}"
-              f", {os.cpu_count()} CPUs; loadavg {load_start[0]:.2f} -> {load_end[0]:.2f}")
-        print("servers: " + "; ".join(f"{s.name} = {s.version}" for s in servers))
-        print()
-        print(report.table(rows, servers))
-        notes = report.footnotes(rows)
-        for key, why in failed.items():
-            notes.append(f"  scenario {key} failed: {why}")
-        neg = ctx.details.get("latency", {}).get("variants", {}).get("default kex", {})
-        for name, algs in neg.get("negotiated", {}).items():
-            notes.append(f"  {name}: default kex {algs.get('kex')}, host key "
-                         f"{algs.get('hostkey')}, cipher {algs.get('cipher_s2c')}")
-        notes += [f"  {n}" for n in ctx.notes]
-        if max(load_start[0], load_end[0]) > 0.5:
-            notes.append("  the machine was not idle (loadavg above 0.5): figures are noisy")
-        if notes:
-            print()
-            print("notes:")
-            print("\n".join(notes))
-
-        now = datetime.datetime.now()
-        result = {
-            "date": now.isoformat(timespec="seconds"),
-            "mode": "quick" if args.quick else "full",
-            "host": host_info(), "loadavg": {"start": load_start, "end": load_end},
-            "git": git_info(), "build": build_info,
-            "servers": {s.name: {"version": s.version} for s in servers},
-            "rows": {r.key: r.to_json() for r in rows},
-            "failed_scenarios": failed, "notes": ctx.notes, "details": ctx.details,
-            "duration_s": round(time.monotonic() - t_start, 1),
-        }
-        name = now.strftime("%Y-%m-%dT%H%M%S") + ("-quick" if args.quick else "") + ".json"
-        try:
-            os.makedirs(args.results_dir, exist_ok=True)
-            out = os.path.join(args.results_dir, name)
-            report.write_json(out, result)
-            print(f"\nresult: {out} ({result['duration_s']:.0f}s)")
-        except OSError as e:
-            log(f"cannot write the result into {args.results_dir}: {e}")
-        return 0
+        run = {"t_start": t_start, "build": build_info, "busy_start": busy_start,
+               "load_start": os.getloadavg(), "quick": args.quick}
+        rows, failed, interrupted = run_scenarios(args.scenario_classes, ctx)
+        finish(args, ctx, servers, rows, failed, interrupted, run)
+        return 130 if interrupted else 0
     except BenchError as e:
         log(f"error: {e}")
         return 1
@@ -213,6 +197,8 @@ def main(argv):
         log("interrupted")
         return 130
     finally:
+        if user:
+            user.stop_all()
         for s in servers:
             s.stop()
             s.cleanup()
@@ -220,3 +206,84 @@ def main(argv):
             ws.remove()
             if args.keep_workdir:
                 log(f"workdir kept: {ws.dir}")
+
+
+def run_scenarios(classes, ctx):
+    """Rows of every scenario; one that fails is recorded and the next one runs.
+
+    Ctrl-C or SIGTERM ends the run early but still reports what was measured.
+    """
+    rows, failed, interrupted = [], {}, None
+    for cls in classes:
+        sc = cls()
+        ctx.scenario = sc.key
+        log(f"{sc.key}: {sc.title} (issue {sc.issue})")
+        t0 = time.monotonic()
+        try:
+            rows += sc.run(ctx)
+        except BenchError as e:
+            failed[sc.key] = str(e)
+            log(f"{sc.key} failed: {e}")
+        except (KeyboardInterrupt, SystemExit) as e:
+            interrupted = f"interrupted during {sc.key} ({type(e).__name__})"
+            log(interrupted)
+            break
+        log(f"{sc.key}: {time.monotonic() - t0:.0f}s")
+    ctx.user.stop_all()
+    return rows, failed, interrupted
+
+
+def finish(args, ctx, servers, rows, failed, interrupted, run):
+    """Print the table and notes; write the JSON result."""
+    load_end = os.getloadavg()
+    busy_start, busy_end = run["busy_start"], cpu_busy(1.0)
+    load_start = run["load_start"]
+    print()
+    print(f"hatch bench ({'quick' if args.quick else 'full'}) on {host_info().get('cpu', '?')}"
+          f", {os.cpu_count()} CPUs; other load: {busy_start:.0%} busy before, "
+          f"{busy_end:.0%} after (loadavg {load_start[0]:.2f} -> {load_end[0]:.2f})")
+    print("servers: " + "; ".join(f"{s.name} = {s.version}" for s in servers))
+    print()
+    print(report.table(rows, servers))
+    notes = report.footnotes(rows)
+    if interrupted:
+        notes.append(f"  {interrupted}: the table is partial")
+    for key, why in failed.items():
+        notes.append(f"  scenario {key} failed: {why}")
+    for ev in ctx.server_events:
+        notes.append(f"  {ev['server']} exited ({ev['how']}) during {ev['scenario']} and was "
+                     f"restarted; figures of that scenario mix two listeners")
+    neg = ctx.details.get("latency", {}).get("variants", {}).get("default kex", {})
+    for name, algs in neg.get("negotiated", {}).items():
+        notes.append(f"  {name}: default kex {algs.get('kex')}, host key "
+                     f"{algs.get('hostkey')}, cipher {algs.get('cipher_s2c')}")
+    notes += [f"  {n}" for n in ctx.notes]
+    if max(busy_start, busy_end) > 0.3:
+        notes.append("  the machine was busy with other work (over 30% CPU before or after "
+                     "the run): wall-time figures are noisy; server CPU is steadier")
+    if notes:
+        print()
+        print("notes:")
+        print("\n".join(notes))
+
+    now = datetime.datetime.now()
+    result = {
+        "date": now.isoformat(timespec="seconds"),
+        "mode": ("quick" if args.quick else "full") + (" (interrupted)" if interrupted else ""),
+        "host": host_info(), "loadavg": {"start": load_start, "end": load_end},
+        "cpu_busy": {"start": busy_start, "end": busy_end},
+        "git": git_info(), "build": run["build"],
+        "servers": {s.name: {"version": s.version} for s in servers},
+        "rows": {r.key: r.to_json() for r in rows},
+        "failed_scenarios": failed, "interrupted": interrupted,
+        "server_events": ctx.server_events, "notes": ctx.notes, "details": ctx.details,
+        "duration_s": round(time.monotonic() - run["t_start"], 1),
+    }
+    name = now.strftime("%Y-%m-%dT%H%M%S") + ("-quick" if args.quick else "") + ".json"
+    try:
+        os.makedirs(args.results_dir, exist_ok=True)
+        out = os.path.join(args.results_dir, name)
+        report.write_json(out, result)
+        print(f"\nresult: {out} ({result['duration_s']:.0f}s)")
+    except OSError as e:
+        log(f"cannot write the result into {args.results_dir}: {e}")

@@ -118,26 +118,33 @@ def wait_quiescent(listener, comms, timeout=5.0):
 
 
 class PeakSampler:
-    """Samples the tree's summed RSS every `interval` s from a thread; .peak_kib at the end.
+    """Samples the connection's summed RSS and PSS every `interval` s from a thread.
 
-    The listener's own RSS is subtracted, so the figure is what the connection costs.
+    The listener is left out, so peak_rss_kib / peak_pss_kib are what the connection's own
+    processes cost at their largest (PSS None when smaps_rollup is unreadable).
     """
 
     def __init__(self, listener, comms, interval=0.1):
         import threading
         self.listener, self.comms, self.interval = listener, comms, interval
-        self.peak_kib = 0
+        self.peak_rss_kib = 0
+        self.peak_pss_kib = None  # stays None if no sample could read every process's PSS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self):
         while not self._stop.is_set():
-            total = 0
+            rss, pss = 0, 0
             for p in server_pids(self.listener, self.comms)[1:]:
                 m = memory(p)
                 if m:
-                    total += m["rss_kib"] or 0
-            self.peak_kib = max(self.peak_kib, total)
+                    rss += m["rss_kib"] or 0
+                    # A process in the middle of exec() may refuse smaps_rollup for a moment:
+                    # that sample then has no PSS figure, the others still count.
+                    pss = None if pss is None or m["pss_kib"] is None else pss + m["pss_kib"]
+            self.peak_rss_kib = max(self.peak_rss_kib, rss)
+            if pss is not None:
+                self.peak_pss_kib = max(self.peak_pss_kib or 0, pss)
             self._stop.wait(self.interval)
 
     def __enter__(self):

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 
+from . import procmem
 from .user import BenchError
 
 
@@ -23,7 +24,7 @@ def free_port():
 
 class Server:
     name = "?"          # key in results
-    comms = ()          # /proc/<pid>/comm of the server's own processes
+    comms = ()          # /proc/<pid>/comm of the server's processes; set from the listener
     start_timeout = 10.0
 
     def __init__(self, ws):
@@ -64,6 +65,9 @@ class Server:
             try:
                 self._wait_ready()
                 self.ws.add_known_host(self.port)
+                # Per-connection processes are forks (or re-execs) of the listener: same comm,
+                # whatever the binary is called (a static build, a copy in the workdir...).
+                self.comms = (procmem.comm(self.proc.pid),)
                 return
             except BenchError as e:
                 last = e
@@ -87,6 +91,13 @@ class Server:
         raise BenchError(f"{self.name} did not answer on 127.0.0.1:{self.port} within "
                          f"{self.start_timeout}s:\n{self.log_tail()}")
 
+    def exited(self):
+        """None while running, else how it ended ("exit 0", "signal SIGSEGV", ...)."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        rc = self.proc.returncode
+        return f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
+
     def log_tail(self, n=15):
         try:
             with open(self.log_path, errors="replace") as f:
@@ -97,7 +108,8 @@ class Server:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
+        self.proc.poll()
+        if self.proc.returncode is None:
             for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 3)):
                 try:
                     os.killpg(self.proc.pid, sig)
@@ -113,7 +125,6 @@ class Server:
 
 class HatchServer(Server):
     name = "hatch"
-    comms = ("diego-sshd",)
 
     def __init__(self, ws, binary):
         super().__init__(ws)
@@ -134,7 +145,6 @@ class HatchServer(Server):
 class OpenSshServer(Server):
     """OpenSSH's sshd as an unprivileged user: its own config, no PAM, high port."""
     name = "openssh"
-    comms = ("sshd",)
     binary = "/usr/sbin/sshd"  # sshd refuses to re-exec itself from a relative path
 
     def __init__(self, ws):
@@ -180,7 +190,6 @@ class OpenSshServer(Server):
 class DropbearServer(Server):
     """dropbear as shipped (default 24 KiB receive window); keys in ~/.ssh/authorized_keys."""
     name = "dropbear"
-    comms = ("dropbear",)
     marker = "hatch-bench"
 
     def __init__(self, ws):

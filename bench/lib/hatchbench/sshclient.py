@@ -17,16 +17,16 @@ class SshClient:
         self.ws = ws
         self.user = ws.user
 
-    def base(self, prog="ssh"):
+    def base(self, prog="ssh", loglevel="ERROR"):
         return [prog, "-F", "/dev/null",
                 "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
                 "-i", self.ws.client_key,
                 "-o", f"UserKnownHostsFile={self.ws.known_hosts}",
                 "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=no",
-                "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"]
+                "-o", f"LogLevel={loglevel}", "-o", "ConnectTimeout=10"]
 
-    def ssh(self, server, command=None, opts=()):
-        argv = self.base() + list(opts) + ["-p", str(server.port),
+    def ssh(self, server, command=None, opts=(), loglevel="ERROR"):
+        argv = self.base(loglevel=loglevel) + list(opts) + ["-p", str(server.port),
                                            f"{self.user.name}@{USER_AT_HOST}"]
         if command is not None:
             argv.append(command)
@@ -46,7 +46,7 @@ class SshClient:
 
     def negotiated(self, server, opts=()):
         """The algorithms `ssh -v` reports for this server with these options."""
-        argv = self.base() + ["-v", "-o", "LogLevel=DEBUG1"] + list(opts) + [
+        argv = self.base(loglevel="DEBUG1") + list(opts) + [
             "-p", str(server.port), f"{self.user.name}@{USER_AT_HOST}", "true"]
         r = self.user.run(argv, timeout=30, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         err = r.stderr.decode(errors="replace")
@@ -58,7 +58,7 @@ class SshClient:
                         ("hostkey", r"kex: host key algorithm: (\S+)"),
                         ("cipher_s2c", r"kex: server->client cipher: (\S+) MAC: (\S+)"),
                         ("cipher_c2s", r"kex: client->server cipher: (\S+) MAC: (\S+)"),
-                        ("banner", r"Remote protocol version [^,]+, remote software version (\S+)")):
+                        ("banner", r"remote software version (\S+)")):
             m = re.search(rx, err)
             if m:
                 out[key] = " ".join(g for g in m.groups() if g != "<implicit>")

@@ -28,6 +28,7 @@ class BenchUser:
             self._check_password_field(name)
         else:
             pw = pwd.getpwuid(os.geteuid())
+        self._spawned = []  # every Popen, so that stop_all() can end what is still running
         self.name = pw.pw_name
         self.uid = pw.pw_uid
         self.gid = pw.pw_gid
@@ -67,7 +68,23 @@ class BenchUser:
         return kw
 
     def popen(self, argv, **kw):
-        return subprocess.Popen(argv, **self._kw(kw))
+        p = subprocess.Popen(argv, **self._kw(kw))
+        self._spawned = [q for q in self._spawned if q.returncode is None and q.poll() is None]
+        self._spawned.append(p)
+        return p
+
+    def stop_all(self):
+        """SIGTERM, then SIGKILL, every process popen() started that still runs (by pid)."""
+        live = [p for p in self._spawned if p.poll() is None]
+        for p in live:
+            p.terminate()
+        for p in live:
+            try:
+                p.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._spawned = []
 
     def run(self, argv, timeout, **kw):
         """subprocess.run as the bench user; a timeout kills the process and raises BenchError."""

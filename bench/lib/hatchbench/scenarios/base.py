@@ -60,13 +60,29 @@ class Row:
 class Context:
     """Everything a scenario may use. `details` collects raw data for the JSON."""
 
-    def __init__(self, user, ws, client, servers, quick):
+    def __init__(self, user, ws, client, servers, quick, runs=None):
         self.user, self.ws, self.client, self.servers, self.quick = user, ws, client, servers, quick
+        self.runs = runs          # --runs: overrides a transfer scenario's number of runs
         self.notes = []
         self.details = {}
+        self.scenario = None      # key of the scenario running now
+        self.server_events = []   # servers found dead and restarted
 
     def rotated(self, i):
-        """The servers in a different order on each round, so none always goes first."""
+        """The servers in a different order on each round, so none always goes first.
+
+        A server found dead is restarted (on a new port) and the event recorded: an outside
+        `pkill` on a shared machine must not silently turn into missing figures, and a crash
+        of hatch's listener must show in the report.
+        """
+        for s in self.servers:
+            how = s.exited()
+            if how is not None:
+                event = {"server": s.name, "scenario": self.scenario, "how": how,
+                         "log": s.log_tail(5)}
+                self.server_events.append(event)
+                s.proc = None
+                s.start()
         k = i % len(self.servers)
         return self.servers[k:] + self.servers[:k]
 
@@ -97,7 +113,7 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None):
     """Run one client command against `server` and measure it.
 
     feed: argv of a local producer piped into the client's stdin (e.g. head -c N /dev/zero).
-    Returns {seconds, server_cpu_s, peak_conn_rss_kib} or raises BenchError.
+    Returns {seconds, server_cpu_s, peak_conn_rss_kib, peak_conn_pss_kib} or raises BenchError.
     Server CPU is the listener's own plus its reaped children's, so the connection's
     process must be gone before and after: both ends wait for that.
     """
@@ -136,7 +152,7 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None):
     procmem.wait_quiescent(server.pid, comms)
     cpu1 = procmem.cpu_seconds(server.pid)
     return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0,
-            "peak_conn_rss_kib": sampler.peak_kib}
+            "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib}
 
 
 def read_line(proc, timeout):
@@ -157,7 +173,7 @@ def read_line(proc, timeout):
 
 def ssh_works(ctx, server, command="true", opts=(), timeout=20):
     """(True, "") if `ssh server command` exits 0, else (False, last stderr line)."""
-    r = ctx.user.run(ctx.client.ssh(server, command, opts), timeout=timeout,
+    r = ctx.user.run(ctx.client.ssh(server, command, opts, loglevel="INFO"), timeout=timeout,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if r.returncode == 0:
         return True, ""

@@ -28,7 +28,8 @@ class FileTransfer(Scenario):
     issue = 3
 
     def run(self, ctx):
-        mib, runs = (64, 1) if ctx.quick else (1024, 3)
+        mib, runs = (64, 1) if ctx.quick else (1024, 1)
+        runs = ctx.runs or runs
         size = mib * MIB
         src = ctx.ws.path("src.bin")
         with open(src, "wb") as f:
@@ -94,7 +95,7 @@ class FileTransfer(Scenario):
         """{server: reason} for servers on which a 1-byte copy with `tool` fails."""
         probe = ctx.ws.write("probe.txt", "x")
         out = {}
-        for s in ctx.servers:
+        for s in ctx.rotated(0):
             dst = ctx.ws.path("probe.out")
             try:
                 r = ctx.user.run(self._argv(ctx, s, tool, "down", probe, dst), timeout=30,

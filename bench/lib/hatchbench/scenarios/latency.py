@@ -10,6 +10,7 @@ import subprocess
 import time
 
 from .base import Row, Scenario, Target, median, p90
+from .. import procmem
 from ..user import BenchError
 
 
@@ -20,14 +21,17 @@ class Latency(Scenario):
                 ("curve25519-sha256", ("-o", "KexAlgorithms=curve25519-sha256")))
 
     def run(self, ctx):
-        runs, warmup = (20, 2) if ctx.quick else (150, 5)
+        runs, warmup = (10, 1) if ctx.quick else (150, 5)
         rows = []
         ctx.details["latency"] = {"runs": runs, "warmup": warmup, "variants": {}}
         for vname, opts in self.variants:
             times, missing = {s.name: [] for s in ctx.servers}, {}
             ctx.details["latency"]["variants"][vname] = {
-                "negotiated": {s.name: ctx.client.negotiated(s, opts) for s in ctx.servers}}
+                "negotiated": {s.name: ctx.client.negotiated(s, opts) for s in ctx.rotated(0)}}
+            cpu0 = {}
             for i in range(warmup + runs):
+                if i == warmup:
+                    cpu0 = {s.name: (s.pid, _server_cpu(s)) for s in ctx.servers}
                 for s in ctx.rotated(i):
                     if s.name in missing:
                         continue
@@ -37,11 +41,17 @@ class Latency(Scenario):
                     elif i >= warmup:
                         times[s.name].append(t)
             ok = {k: v for k, v in times.items() if k not in missing}
+            # A listener restarted meanwhile (see Context.rotated) took its CPU figure along.
+            cpu = {s.name: (_server_cpu(s) - cpu0[s.name][1]) / runs * 1000
+                   if s.pid == cpu0[s.name][0] else None for s in ctx.servers if s.name in ok}
             ctx.details["latency"]["variants"][vname]["ms"] = ok
+            ctx.details["latency"]["variants"][vname]["server_cpu_ms"] = cpu
             for stat, fn in (("median", median), ("p90", p90)):
                 rows.append(Row(f"latency.{vname}.{stat}", f"latency {stat}, {vname}", "ms",
                                 "lower", {k: fn(v) for k, v in ok.items()},
                                 target=Target("openssh", "<="), missing=missing, fmt="{:.2f}"))
+            rows.append(Row(f"latency.{vname}.server_cpu", f"  server CPU per connection, {vname}",
+                            "ms", "lower", cpu, missing=missing, fmt="{:.2f}"))
         rows += self._context_rows(ctx, runs)
         return rows
 
@@ -80,3 +90,9 @@ class Latency(Scenario):
             "runs `bash -c true` ({:.2f} ms locally), OpenSSH and dropbear `sh -c true` "
             "({:.2f} ms).".format(res["spawn /bin/true"], res["bash -c true"], res["sh -c true"]))
         return []
+
+
+def _server_cpu(server):
+    """CPU seconds of the server so far, once every connection's process is reaped."""
+    procmem.wait_quiescent(server.pid, server.comms)
+    return procmem.cpu_seconds(server.pid)

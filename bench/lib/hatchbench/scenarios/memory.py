@@ -24,7 +24,7 @@ class Memory(Scenario):
         start = d.get("at_start", {})
         vals = {k: {} for k in ("start", "idle_rss", "idle_pss", "conn_rss", "conn_pss", "procs")}
         missing = {}
-        for s in ctx.servers:
+        for s in ctx.rotated(0):
             try:
                 idle, loaded = self._measure(ctx, s, n)
             except BenchError as e:

@@ -18,13 +18,15 @@ class Throughput(Scenario):
 
     def run(self, ctx):
         mib, runs = (64, 3) if ctx.quick else (512, 3)
+        runs = ctx.runs or runs
         size = mib * MIB
         ctx.details["throughput"] = {"mib": mib, "runs": runs, "raw": {}}
-        rows, peak = [], {s.name: 0 for s in ctx.servers}
+        rows = []
+        peak, peak_pss = {}, {}  # server -> KiB over all its transfers
         for cipher in CIPHERS:
             opts = ("-c", cipher)
             missing = {}
-            for s in ctx.servers:
+            for s in ctx.rotated(0):
                 ok, why = ssh_works(ctx, s, "true", opts)
                 if not ok:
                     missing[s.name] = f"{cipher} not negotiated: {why}"
@@ -43,7 +45,10 @@ class Throughput(Scenario):
                             raw.pop(s.name, None)
                             continue
                         raw[s.name].append(r)
-                        peak[s.name] = max(peak[s.name], r["peak_conn_rss_kib"])
+                        peak[s.name] = max(peak.get(s.name, 0), r["peak_conn_rss_kib"])
+                        if r["peak_conn_pss_kib"] is not None:
+                            peak_pss[s.name] = max(peak_pss.get(s.name, 0),
+                                                   r["peak_conn_pss_kib"])
                 ctx.details["throughput"]["raw"][f"{direction}.{short}"] = raw
                 mbps = {k: median([size / r["seconds"] / 1e6 for r in v]) for k, v in raw.items()}
                 cpu = {k: median([r["server_cpu_s"] * (1024 * MIB) / size for r in v])
@@ -56,6 +61,9 @@ class Throughput(Scenario):
                                 cpu, missing=miss, fmt="{:.2f}"))
         rows.append(Row("throughput.peak_conn_rss", "peak RSS of a connection while streaming",
                         "MiB", "lower", {k: v / 1024 for k, v in peak.items()}, fmt="{:.1f}"))
+        rows.append(Row("throughput.peak_conn_pss", "peak PSS of a connection while streaming",
+                        "MiB", "lower", {k: v / 1024 for k, v in peak_pss.items()},
+                        fmt="{:.1f}"))
         return rows
 
     def _one(self, ctx, server, opts, direction, mib):
