@@ -101,9 +101,10 @@ class ServerLoop {
 
   // Handles every complete packet while the output has room. kFatal after a protocol error.
   Progress ProcessInput();
-  // Writes what the out fd takes now. kDone when the client is gone.
+  // Writes what the out fd takes now. kDone when the client is gone, kFatal on an I/O
+  // error.
   Progress Flush();
-  // Reads what the in fd has now. kDone never: EOF only marks the input closed.
+  // Reads what the in fd has now; EOF marks the input closed. kFatal on an I/O error.
   Progress Fill();
 
   bool HasCompletePacket() const;
@@ -170,9 +171,10 @@ ServerLoop::Progress ServerLoop::Flush() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Progress::kContinue;
-    // The client stopped reading (EPIPE, ECONNRESET): the session is over, as for
-    // OpenSSH's sftp-server.
-    return Progress::kDone;
+    // The client stopped reading: the session is over, as for OpenSSH's sftp-server.
+    if (n == 0 || errno == EPIPE || errno == ECONNRESET) return Progress::kDone;
+    fprintf(stderr, "hatch sftp-server: write: %s\n", strerror(errno));
+    return Progress::kFatal;
   }
   return Progress::kContinue;
 }
@@ -199,7 +201,10 @@ ServerLoop::Progress ServerLoop::Fill() {
 int ServerLoop::Run() {
   for (;;) {
     if (ProcessInput() == Progress::kFatal) return kExitProtocolError;
-    if (!output_.empty() && Flush() == Progress::kDone) return kExitOk;
+    if (!output_.empty()) {
+      const Progress flushed = Flush();
+      if (flushed != Progress::kContinue) return flushed == Progress::kDone ? kExitOk : kExitIoError;
+    }
     // The flush may have made room for requests already received: answer them before
     // waiting for anything.
     if (!OutputFull() && HasCompletePacket()) continue;
@@ -227,8 +232,9 @@ int ServerLoop::Run() {
     if (read_slot >= 0 && fds[read_slot].revents != 0 && Fill() == Progress::kFatal) {
       return kExitIoError;
     }
-    if (write_slot >= 0 && fds[write_slot].revents != 0 && Flush() == Progress::kDone) {
-      return kExitOk;
+    if (write_slot >= 0 && fds[write_slot].revents != 0) {
+      const Progress flushed = Flush();
+      if (flushed != Progress::kContinue) return flushed == Progress::kDone ? kExitOk : kExitIoError;
     }
   }
 }
