@@ -166,7 +166,7 @@ def main(argv):
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_exit)
     t_start = time.monotonic()
-    user, servers, ws = None, [], None
+    user, servers, ws, cgroup = None, [], None, None
     try:
         binary, build_info = build(args)
         user = BenchUser()
@@ -176,6 +176,10 @@ def main(argv):
         ws.make_keys()
         binary = accessible_binary(user, ws, binary)
         servers = [HatchServer(ws, binary), OpenSshServer(ws), DropbearServer(ws)]
+        cgroup = procmem.CgroupCpu(f"hatch-bench.{os.getpid()}")
+        if cgroup.available():
+            for s in servers:
+                s.cgroup = cgroup
         at_start = {}
         for s in servers:
             log(f"starting {s.version}")
@@ -185,6 +189,8 @@ def main(argv):
         busy_start = wait_idle(args.wait_idle) if args.wait_idle else cpu_busy(1.0)
         ctx = Context(user, ws, SshClient(ws), servers, args.quick, args.runs)
         ctx.details["memory"] = {"at_start": at_start}
+        ctx.details["cpu_accounting"] = (cgroup.kind if cgroup.available() else
+                                         "listener utime+stime+cutime+cstime")
         run = {"t_start": t_start, "build": build_info, "busy_start": busy_start,
                "load_start": os.getloadavg(), "quick": args.quick}
         rows, failed, interrupted = run_scenarios(args.scenario_classes, ctx)
@@ -202,6 +208,8 @@ def main(argv):
         for s in servers:
             s.stop()
             s.cleanup()
+        if cgroup:
+            cgroup.remove()
         if ws:
             ws.remove()
             if args.keep_workdir:

@@ -34,6 +34,7 @@ class Server:
         self.proc = None
         self.log_path = ws.path(f"{self.name}.log")
         self.version = "?"
+        self.cgroup = None  # procmem.CgroupCpu shared by the run, if available
 
     # --- to override -------------------------------------------------------------------
     def prepare(self):
@@ -62,6 +63,9 @@ class Server:
                                             start_new_session=True)
             finally:
                 log.close()
+            if self.cgroup:
+                # Before the listener can accept: every connection process is forked after.
+                self.cgroup.attach(self.name, self.proc.pid)
             try:
                 self._wait_ready()
                 self.ws.add_known_host(self.port)
@@ -90,6 +94,25 @@ class Server:
             time.sleep(0.05)
         raise BenchError(f"{self.name} did not answer on 127.0.0.1:{self.port} within "
                          f"{self.start_timeout}s:\n{self.log_tail()}")
+
+    def wait_quiescent(self, timeout=5.0):
+        """Wait until only the listener is left: every connection's processes have exited
+        (with a cgroup, also those re-parented away from the listener)."""
+        if not self.cgroup:
+            return procmem.wait_quiescent(self.proc.pid, self.comms, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.cgroup.pids(self.name) == [self.proc.pid]:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def cpu_seconds(self):
+        """CPU of the server and all it ran (session commands too): cgroup if available,
+        else the listener's own plus its reaped children's."""
+        if self.cgroup:
+            return self.cgroup.seconds(self.name)
+        return procmem.cpu_seconds(self.proc.pid)
 
     def exited(self):
         """None while running, else how it ended ("exit 0", "signal SIGSEGV", ...)."""

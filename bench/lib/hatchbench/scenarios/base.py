@@ -114,12 +114,12 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None):
 
     feed: argv of a local producer piped into the client's stdin (e.g. head -c N /dev/zero).
     Returns {seconds, server_cpu_s, peak_conn_rss_kib, peak_conn_pss_kib} or raises BenchError.
-    Server CPU is the listener's own plus its reaped children's, so the connection's
-    process must be gone before and after: both ends wait for that.
+    Server CPU is Server.cpu_seconds(), so the connection's processes must be gone before
+    and after: both ends wait for that.
     """
     comms = server.comms
-    procmem.wait_quiescent(server.pid, comms)
-    cpu0 = procmem.cpu_seconds(server.pid)
+    server.wait_quiescent()
+    cpu0 = server.cpu_seconds()
     src = None
     kw = {"env": env} if env else {}
     with procmem.PeakSampler(server.pid, comms) as sampler:
@@ -149,8 +149,8 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None):
     if p.returncode != 0:
         raise BenchError(f"{server.name}: {' '.join(argv[-2:])[:120]} exited "
                          f"{p.returncode}: {err.decode(errors='replace').strip()[-300:]}")
-    procmem.wait_quiescent(server.pid, comms)
-    cpu1 = procmem.cpu_seconds(server.pid)
+    server.wait_quiescent()
+    cpu1 = server.cpu_seconds()
     return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0,
             "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib}
 

@@ -94,5 +94,5 @@ class Latency(Scenario):
 
 def _server_cpu(server):
     """CPU seconds of the server so far, once every connection's process is reaped."""
-    procmem.wait_quiescent(server.pid, server.comms)
-    return procmem.cpu_seconds(server.pid)
+    server.wait_quiescent()
+    return server.cpu_seconds()

@@ -56,7 +56,7 @@ class Memory(Scenario):
         ]
 
     def _measure(self, ctx, s, n):
-        if not procmem.wait_quiescent(s.pid, s.comms):
+        if not s.wait_quiescent():
             raise BenchError(f"{s.name} still has children from earlier connections")
         idle = procmem.tree_snapshot(s.pid, s.comms)
         clients = []
