@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <string>
 
 namespace hatch {
@@ -61,8 +62,16 @@ TEST(Spawn, ChildStartsCleanInItsOwnSession) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   EXPECT_NE(out.find("SigIgn:\t0000000000000000"), std::string::npos) << out;
   EXPECT_NE(out.find("SigBlk:\t0000000000000000"), std::string::npos) << out;
-  std::string ids = std::to_string(p->pid) + " " + std::to_string(p->pid);
-  EXPECT_NE(out.find(ids), std::string::npos) << "session and group led by the child: " << out;
+  // ps pads its columns: compare the numbers, not the spacing.
+  std::istringstream lines(out);
+  std::string line;
+  bool led = false;
+  while (std::getline(lines, line)) {
+    std::istringstream words(line);
+    long sid = 0, pgid = 0;
+    if (words >> sid >> pgid && sid == p->pid && pgid == p->pid) led = true;
+  }
+  EXPECT_TRUE(led) << "session and group led by the child: " << out;
   EXPECT_NE(out.find("\nbar\n"), std::string::npos) << out;
   // 0, 1, 2 and the fd ls itself opens for /proc/self/fd.
   EXPECT_NE(out.find("\n4\n"), std::string::npos) << out;
