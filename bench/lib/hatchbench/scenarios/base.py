@@ -109,15 +109,17 @@ def p90(xs):
     return statistics.quantiles(xs, n=10, method="inclusive")[8]
 
 
-def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None):
+def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None, helpers=()):
     """Run one client command against `server` and measure it.
 
     feed: argv of a local producer piped into the client's stdin (e.g. head -c N /dev/zero).
+    helpers: comm names of server-side programs that count as the server's own for memory
+    (OpenSSH's sftp-server, the scp binary), beside the server's processes.
     Returns {seconds, server_cpu_s, peak_conn_rss_kib, peak_conn_pss_kib} or raises BenchError.
     Server CPU is Server.cpu_seconds(), so the connection's processes must be gone before
     and after: both ends wait for that.
     """
-    comms = server.comms
+    comms = tuple(server.comms) + tuple(helpers)
     server.wait_quiescent()
     cpu0 = server.cpu_seconds()
     src = None

@@ -37,7 +37,7 @@ class FileTransfer(Scenario):
         ctx.user.chown(src)
         d = ctx.details["files"] = {"mib": mib, "runs": runs, "raw": {}}
         rows = []
-        peak_rows = {}
+        peak_rows, peak_pss = {}, {}  # server -> KiB
         try:
             avail = {tool: self._probe(ctx, tool) for tool in ("sftp", "scp-O", "scp")}
             d["not_available"] = {t: m for t, m in avail.items() if m}
@@ -55,10 +55,17 @@ class FileTransfer(Scenario):
                             raw.pop(s.name)
                 d["raw"][key] = raw
                 mbps = {k: median([size / r["seconds"] / 1e6 for r in v]) for k, v in raw.items()}
+                cpu = {k: median([r["server_cpu_s"] * (1024 * MIB) / size for r in v])
+                       for k, v in raw.items()}
                 rows.append(Row(f"files.{key}", f"{label} {_size(mib)}", "MB/s", "higher", mbps,
                                 target=Target("openssh", ">="), missing=miss, fmt="{:.0f}"))
+                rows.append(Row(f"files_cpu.{key}", f"  server CPU per GiB, {label}", "s",
+                                "lower", cpu, missing=miss, fmt="{:.2f}"))
                 for k, v in raw.items():
                     peak_rows[k] = max([peak_rows.get(k, 0)] + [r["peak_conn_rss_kib"] for r in v])
+                    pss = [r["peak_conn_pss_kib"] for r in v if r["peak_conn_pss_kib"] is not None]
+                    if pss:
+                        peak_pss[k] = max([peak_pss.get(k, 0)] + pss)
         finally:
             for f in (src, ctx.ws.path("dst.bin")):
                 if os.path.exists(f):
@@ -67,6 +74,8 @@ class FileTransfer(Scenario):
                         "lower", {k: v / 1024 for k, v in peak_rows.items()},
                         target=Target(None, "<=", 8.0, "hatch <= 8 MiB")
                         if "hatch" in peak_rows else None))
+        rows.append(Row("files.peak_conn_pss", "peak PSS of a connection, file transfers", "MiB",
+                        "lower", {k: v / 1024 for k, v in peak_pss.items()}))
         return rows
 
     def _argv(self, ctx, server, tool, direction, src, dst):
@@ -81,8 +90,10 @@ class FileTransfer(Scenario):
         dst = ctx.ws.path("dst.bin")
         if os.path.exists(dst):
             os.unlink(dst)
+        # The server side of a transfer includes OpenSSH's sftp-server and the scp binary
+        # (hatch has both built in), so they count in the connection's memory.
         r = timed_transfer(ctx, server, self._argv(ctx, server, tool, direction, src, dst),
-                           timeout=600)
+                           timeout=600, helpers=("sftp-server", "scp"))
         got = -1
         if os.path.exists(dst):
             got = os.path.getsize(dst)
