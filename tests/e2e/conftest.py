@@ -8,6 +8,7 @@ Environment (set by tests/e2e/CMakeLists.txt):
 Everything that waits has a timeout, so a hang fails the test instead of blocking the run.
 """
 
+import fcntl
 import json
 import os
 import pwd
@@ -61,6 +62,22 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+TEST_TIMEOUT = 120  # seconds; the slowest test takes ~15s
+
+
+@pytest.fixture(autouse=True)
+def hang_guard():
+    """Fails a test that blocks (e.g. a read from a client that never ends) instead of letting
+    it run into CTest's timeout: SIGALRM raises in the main thread."""
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"test still running after {TEST_TIMEOUT}s")
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TEST_TIMEOUT)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +154,11 @@ class Keys:
 
     def _make(self, name, kind, *extra):
         path = os.path.join(self.dir, name)
+        if os.path.exists(path) and os.path.exists(path + ".pub"):
+            return path
+        for stale in (path, path + ".pub"):
+            if os.path.exists(stale):
+                os.unlink(stale)
         subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"{name}@e2e", *extra,
                         "-f", path], check=True, timeout=60)
         return path
@@ -167,8 +189,16 @@ def workdir():
 
 @pytest.fixture(scope="session")
 def keys(workdir):
+    """Made once per build dir and shared by the test files (RSA key generation is slow);
+    a fresh set in the session's work dir when no build dir is given."""
+    if BUILD_DIR and os.path.isdir(BUILD_DIR):
+        d = os.path.join(BUILD_DIR, "e2e-keys")
+        os.makedirs(d, 0o700, exist_ok=True)  # private client keys: only the test user
+        with open(os.path.join(BUILD_DIR, "e2e-keys.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return Keys(d)
     d = os.path.join(workdir, "keys")
-    os.mkdir(d, 0o700)  # private client keys: only the test (ssh insists on 0600 keys)
+    os.mkdir(d, 0o700)
     return Keys(d)
 
 

@@ -22,7 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture(scope="module")
 def ppk(keys):
     path = os.path.join(keys.dir, "client_ed25519.ppk")
-    if not os.path.exists(path):
+    if not os.path.exists(path) or \
+            os.path.getmtime(path) < os.path.getmtime(keys.client_ed25519):
         subprocess.run(["puttygen", keys.client_ed25519, "-O", "private", "-o", path],
                        check=True, capture_output=True, timeout=60)
     return path

@@ -105,8 +105,8 @@ def _sha(data):
 
 
 def test_large_download_no_byte_lost(sshd, ssh):
-    # 256 MiB of pseudo-random bytes generated remotely, hashed there and here.
-    size = 256 * MiB
+    # 128 MiB of pseudo-random bytes generated remotely, hashed there and here.
+    size = 128 * MiB
     cmd = (f"openssl enc -aes-128-ctr -nosalt -pass pass:hatch -pbkdf2 -in /dev/zero 2>/dev/null"
            f" | head -c {size} | tee >(sha256sum >&2)")
     p = ssh.popen(sshd, cmd)
@@ -125,7 +125,7 @@ def test_large_download_no_byte_lost(sshd, ssh):
 
 
 def test_large_upload_no_byte_lost(sshd, ssh, tmp_path):
-    size = 256 * MiB
+    size = 128 * MiB
     src = tmp_path / "up.bin"
     with open(src, "wb") as f:
         block = os.urandom(MiB)

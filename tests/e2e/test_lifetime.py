@@ -197,7 +197,7 @@ def test_keepalive_detects_a_dead_peer(sshd_factory, ssh, shared_tmp):
     try:
         e = d.wait_log("sshd.connection.closed", timeout=8)
         assert e["data"]["reason"] == "keepalive timeout"
-        assert time.monotonic() - t0 <= 6
+        assert time.monotonic() - t0 <= 8
         wait_until(lambda: os.path.exists(path), 5, what="SIGHUP after keepalive timeout")
     finally:
         os.kill(p.pid, signal.SIGCONT)
@@ -217,8 +217,8 @@ def test_idle_timeout_closes_an_idle_connection(sshd_factory, pm):
     c = pm.connect(d)
     t = c.get_transport()
     t0 = time.monotonic()
-    wait_until(lambda: not t.is_active(), 8, what="idle connection to be closed")
-    assert 1.5 <= time.monotonic() - t0 <= 5
+    wait_until(lambda: not t.is_active(), 10, what="idle connection to be closed")
+    assert 1.5 <= time.monotonic() - t0 <= 8
     assert d.find_logs("sshd.connection.closed", reason="idle timeout")
 
 

@@ -143,7 +143,7 @@ def test_silent_client_is_dropped_after_login_grace_time(sshd_factory, ssh):
         data, elapsed, how = _read_until_closed(s, 10)
     assert how in ("eof", "reset")
     assert data.startswith(b"SSH-2.0-")
-    assert 1.5 <= elapsed <= 5, elapsed
+    assert 1.5 <= elapsed <= 8, elapsed
     assert ssh.run(d, "echo fine").stdout == b"fine\n"
 
 
@@ -154,8 +154,8 @@ def test_unauthenticated_client_is_dropped_after_login_grace_time(sshd_factory):
     try:
         t.start_client(timeout=15)
         t0 = time.monotonic()
-        wait_until(lambda: not t.is_active(), 6, what="the server to drop the connection")
-        assert time.monotonic() - t0 <= 5
+        wait_until(lambda: not t.is_active(), 10, what="the server to drop the connection")
+        assert time.monotonic() - t0 <= 8
     finally:
         t.close()
 

@@ -250,7 +250,7 @@ def test_stop_kills_a_session_that_ignores_sighup(sshd_factory, ssh, shared_tmp)
     t0 = time.monotonic()
     d.signal(signal.SIGTERM)
     assert d.wait_exit(15) == 0
-    assert time.monotonic() - t0 < 8
+    assert time.monotonic() - t0 < 10
     assert pids_with_marker(marker) == []
     p.wait(10)
 
@@ -258,7 +258,7 @@ def test_stop_kills_a_session_that_ignores_sighup(sshd_factory, ssh, shared_tmp)
 def test_stop_with_no_connections_is_prompt(sshd):
     t0 = time.monotonic()
     assert sshd.stop() == 0
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 5
     assert sshd.log_messages()[-2:] == ["sshd.stopping", "sshd.stopped"]
 
 
