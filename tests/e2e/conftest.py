@@ -67,14 +67,22 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
 TEST_TIMEOUT = 120  # seconds; the slowest test takes ~15s
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hang_timeout(seconds): this test's hang guard limit")
+
+
 @pytest.fixture(autouse=True)
-def hang_guard():
+def hang_guard(request):
     """Fails a test that blocks (e.g. a read from a client that never ends) instead of letting
-    it run into CTest's timeout: SIGALRM raises in the main thread."""
+    it run into CTest's timeout: SIGALRM raises in the main thread. A slow test can raise its
+    limit with @pytest.mark.hang_timeout(seconds)."""
+    marker = request.node.get_closest_marker("hang_timeout")
+    limit = int(marker.args[0]) if marker else TEST_TIMEOUT
+
     def on_alarm(signum, frame):
-        raise TimeoutError(f"test still running after {TEST_TIMEOUT}s")
+        raise TimeoutError(f"test still running after {limit}s")
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(TEST_TIMEOUT)
+    signal.alarm(limit)
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
@@ -461,6 +469,7 @@ def ssh_argv(daemon, *command, key, user="vcap", opts=()):
 class Ssh:
     def __init__(self, keys):
         self.keys = keys
+        self.procs = []
 
     def argv(self, daemon, *command, key=None, user="vcap", opts=()):
         return ssh_argv(daemon, *command, key=key or self.keys.client_ed25519, user=user,
@@ -478,13 +487,27 @@ class Ssh:
         kw.setdefault("stdin", subprocess.DEVNULL)
         kw.setdefault("stdout", subprocess.PIPE)
         kw.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen(self.argv(daemon, *command, key=key, user=user, opts=opts),
-                                **kw)
+        p = subprocess.Popen(self.argv(daemon, *command, key=key, user=user, opts=opts), **kw)
+        self.procs.append(p)
+        return p
+
+    def close(self):
+        """Ends clients a failed test left running (a stopped one is continued first)."""
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.kill(p.pid, signal.SIGCONT)
+                    p.kill()
+                    p.wait(5)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def ssh(keys):
-    return Ssh(keys)
+    s = Ssh(keys)
+    yield s
+    s.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,15 @@ def hup_recorder(path):
             "while :; do sleep 0.05; done")
 
 
+def got_hup(path):
+    """True once the recorder wrote its whole line (the shell creates the file first)."""
+    try:
+        with open(path) as f:
+            return f.read() == "got-HUP\n"
+    except FileNotFoundError:
+        return False
+
+
 def wait_ready(chan):
     ShellReader(chan).expect("ready")
 
@@ -53,8 +62,7 @@ def test_channel_close_hangs_up_the_session(graced, pm, shared_tmp):
     chan.exec_command(hup_recorder(path))
     wait_ready(chan)
     chan.close()
-    wait_until(lambda: os.path.exists(path), 5, what="SIGHUP in the session")
-    assert open(path).read() == "got-HUP\n"
+    wait_until(lambda: got_hup(path), 5, what="SIGHUP in the session")
     assert pm_exec(c, "echo conn-ok")[0] == b"conn-ok\n"  # only that channel ended
 
 
@@ -82,7 +90,7 @@ def test_connection_drop_kill_9_ssh_client(graced, ssh, shared_tmp):
     b.kill()
     a.wait(5)
     b.wait(5)
-    wait_until(lambda: os.path.exists(path), 5, what="SIGHUP after the connection dropped")
+    wait_until(lambda: got_hup(path), 5, what="SIGHUP after the connection dropped")
     assert_killed_after_grace(mark, 2, t0)
 
 
@@ -105,7 +113,7 @@ def test_pty_session_hangup_on_connection_drop(graced, pm, shared_tmp):
     chan.exec_command(hup_recorder(path))
     wait_ready(chan)
     c.get_transport().close()
-    wait_until(lambda: os.path.exists(path), 5, what="SIGHUP in the pty session")
+    wait_until(lambda: got_hup(path), 5, what="SIGHUP in the pty session")
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: the daemon closes a session's stdout/stderr pipes "
@@ -198,7 +206,7 @@ def test_keepalive_detects_a_dead_peer(sshd_factory, ssh, shared_tmp):
         e = d.wait_log("sshd.connection.closed", timeout=8)
         assert e["data"]["reason"] == "keepalive timeout"
         assert time.monotonic() - t0 <= 8
-        wait_until(lambda: os.path.exists(path), 5, what="SIGHUP after keepalive timeout")
+        wait_until(lambda: got_hup(path), 5, what="SIGHUP after keepalive timeout")
     finally:
         os.kill(p.pid, signal.SIGCONT)
         p.kill()

@@ -231,6 +231,7 @@ def test_stop_signal_ends_sessions_with_sighup_and_exits_zero(sshd_factory, ssh,
     assert p.stdout.readline() == b"ready\n"
     d.signal(sig)
     assert d.wait_exit(15) == 0
+    # The daemon waited for the session to end, so the handler has finished writing.
     assert os.path.exists(mark), f"no SIGHUP seen by the session; logs: {d.stdout_lines}"
     assert open(mark).read() == "got-HUP\n"
     assert p.wait(15) != 0 or True  # the client sees the connection end
