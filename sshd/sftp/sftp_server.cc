@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,6 +32,8 @@ constexpr size_t kMinInputCapacity = 512 * 1024;
 // Below this much free space after a partial packet, the packet is moved to the front
 // before the next read, so reads stay large.
 constexpr size_t kMinReadRoom = 64 * 1024;
+
+constexpr int kPipeSize = 1 << 20;
 
 constexpr int kExitOk = 0;
 constexpr int kExitIoError = 1;
@@ -83,6 +86,16 @@ class SigpipeBlockScope {
  private:
   sigset_t old_mask_;
 };
+
+// Replies to READs are up to 255 KiB; a pipe holds 64 KiB by default, so each would take
+// four writes here and four reads in the daemon. A 1 MiB pipe (Linux's default
+// pipe-max-size, allowed without privilege) takes several at once. Best effort: a socket or
+// a refusal leaves the fd as it is.
+void EnlargeOutputPipe(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  if (fcntl(fd, F_GETPIPE_SZ) < kPipeSize) fcntl(fd, F_SETPIPE_SZ, kPipeSize);
+}
 
 class ServerLoop {
  public:
@@ -245,6 +258,7 @@ int RunSftpServer(int in_fd, int out_fd, const SftpServerOptions& options) {
   SigpipeBlockScope no_sigpipe;
   NonBlockingScope in_mode(in_fd);
   NonBlockingScope out_mode(out_fd);
+  EnlargeOutputPipe(out_fd);
   ServerLoop loop(in_fd, out_fd, options);
   return loop.Run();
 }

@@ -28,8 +28,9 @@ struct SftpServerOptions {
 // stderr (e.g. a message longer than max_message, a malformed request).
 //
 // Takes no ownership of the fds. While running it sets O_NONBLOCK on them and blocks SIGPIPE
-// in the calling thread; both are restored before it returns. Every file and directory it
-// opened is closed before it returns. Files are created with the requested mode, less the
+// in the calling thread; both are restored before it returns. An out_fd that is a pipe is
+// enlarged to 1 MiB where the kernel allows (fewer, larger writes). Every file and directory
+// it opened is closed before it returns. Files are created with the requested mode, less the
 // process umask. The process's working directory is neither used nor changed.
 int RunSftpServer(int in_fd, int out_fd, const SftpServerOptions& options);
 
