@@ -201,3 +201,21 @@ def test_many_sequential_execs_on_one_connection(sshd, pm):
     for i in range(30):
         out, _, status, _ = pm_exec(c, f"echo {i}; exit {i % 5}")
         assert (out, status) == (f"{i}\n".encode(), i % 5)
+
+
+def test_output_of_a_background_child_holding_stdout_is_delivered(sshd, ssh):
+    # As OpenSSH: the channel stays open until the pipes close, not just until the shell exits.
+    r = ssh.run(sshd, "(sleep 1; echo late) & echo now; exit 4")
+    assert (r.returncode, r.stdout) == (4, b"now\nlate\n")
+
+
+def test_shell_without_pty_reads_commands_from_stdin(sshd, ssh):
+    r = subprocess.run(ssh.argv(sshd, opts=("-T",)), input=b"echo $((1+2))\nexit 6\n",
+                       capture_output=True, timeout=30)
+    assert (r.returncode, r.stdout) == (6, b"3\n")
+
+
+def test_long_command_line(sshd, ssh):
+    word = "x" * 1000
+    r = ssh.run(sshd, "echo " + " ".join([word] * 100) + " | wc -c")
+    assert r.stdout.strip() == str(100 * 1001).encode()

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from conftest import RawReplies, ShellReader, pm_exec, read_channel, wait_until
+from conftest import (RawReplies, ShellReader, pids_with_marker, pm_exec, read_channel,
+                      wait_until)
 
 PROMPT = "hatch-e2e$ "
 
@@ -30,6 +31,12 @@ def start_shell(client, width=80, height=24, term="xterm"):
     sh.expect("shell-ready\r\n")
     sh.expect(PROMPT)
     return sh
+
+
+def wait_for_process(cmdline_part):
+    """Waits until a process whose command line contains `cmdline_part` runs (so a key sent
+    next reaches it, not the shell still starting it)."""
+    wait_until(lambda: pids_with_marker(cmdline_part), 10, what=repr(cmdline_part))
 
 
 def run_in_shell(sh, command, timeout=15):
@@ -203,8 +210,8 @@ def test_window_change_resizes_and_sends_sigwinch(sshd, pm):
 def test_ctrl_c_interrupts_foreground_job_and_shell_survives(sshd, pm):
     c = pm.connect(sshd)
     sh = start_shell(c)
-    sh.send("sleep 100; echo not-''interrupted\n")
-    time.sleep(0.5)
+    sh.send("sleep 101; echo not-''interrupted\n")
+    wait_for_process("sleep\x00101\x00")
     sh.send("\x03")
     before = sh.expect(PROMPT, timeout=5)
     assert b"not-interrupted" not in before
@@ -216,14 +223,14 @@ def test_ctrl_c_interrupts_foreground_job_and_shell_survives(sshd, pm):
 def test_ctrl_z_stops_job_and_fg_bg_work(sshd, pm):
     c = pm.connect(sshd)
     sh = start_shell(c)
-    sh.send("sleep 100\n")
-    time.sleep(0.5)
+    sh.send("sleep 102\n")
+    wait_for_process("sleep\x00102\x00")
     sh.send("\x1a")
     out = sh.expect(PROMPT, timeout=5)
     assert b"Stopped" in out
     jobs = run_in_shell(sh, "jobs")
-    assert "Stopped" in jobs and "sleep 100" in jobs
-    assert "sleep 100 &" in run_in_shell(sh, "bg")
+    assert "Stopped" in jobs and "sleep 102" in jobs
+    assert "sleep 102 &" in run_in_shell(sh, "bg")
     assert "Running" in run_in_shell(sh, "jobs")
     assert run_in_shell(sh, "kill %1; wait; echo killed").strip().endswith("killed")
 
@@ -370,10 +377,45 @@ def test_openssh_interactive_shell_window_change_and_ctrl_c(sshd, ssh):
             return b"40 120\r\n" in lt.expect(PROMPT)
 
         wait_until(resized, 10, interval=0.2, what="window change through OpenSSH")
-        lt.send("sleep 100; echo not-''interrupted\n")
-        time.sleep(0.5)
+        lt.send("sleep 103; echo not-''interrupted\n")
+        wait_for_process("sleep\x00103\x00")
         lt.send("\x03")
         assert b"not-interrupted" not in lt.expect(PROMPT)
         lt.send("tput cols; exit 9\n")
         lt.expect("120")
         assert lt.wait() == 9
+
+
+def test_pty_large_output_no_byte_lost(sshd, pm):
+    # -opost: the terminal passes bytes as they are (no \n -> \r\n), so they can be compared.
+    c = pm.connect(sshd)
+    out, _, status, _ = pm_exec(c, "stty -opost; seq 1 2000000", get_pty=True, timeout=120)
+    assert status == 0
+    expected = "".join(f"{i}\n" for i in range(1, 2000001)).encode()
+    assert len(out) == len(expected)
+    assert out == expected
+
+
+def test_pty_large_input_with_back_pressure(sshd, pm):
+    import hashlib
+    size = 4 << 20
+    data = bytes((i * 7 + (i >> 9)) & 0xFF for i in range(size))
+    c = pm.connect(sshd)
+    chan = c.get_transport().open_session(timeout=15)
+    chan.get_pty()
+    # Raw mode: no line editing, no signals, no echo; head reads exactly `size` bytes.
+    chan.exec_command(f"stty raw -echo; echo ready; head -c {size} | sha256sum")
+    sh = ShellReader(chan)
+    sh.expect("ready")
+    chan.sendall(data)
+    out, _ = read_channel(chan, timeout=120)
+    assert (sh.buf + out).split()[0].decode() == hashlib.sha256(data).hexdigest()
+    assert chan.recv_exit_status() == 0
+
+
+def test_pty_session_ends_when_shell_exits_despite_background_job(sshd, pm):
+    c = pm.connect(sshd)
+    t0 = time.monotonic()
+    out, _, status, _ = pm_exec(c, "sleep 30 & echo bye", get_pty=True)
+    assert status == 0 and b"bye" in out
+    assert time.monotonic() - t0 < 10

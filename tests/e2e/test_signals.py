@@ -48,14 +48,17 @@ def test_signal_goes_to_the_whole_process_group(sshd, pm, name):
     # A background child of the shell (same group) traps it too.
     c = pm.connect(sshd)
     chan = open_exec(
-        c, f"(trap 'echo child-got-{name}; exit 0' {name}; while :; do sleep 0.05; done) & "
-           f"trap 'echo main-got-{name}' {name}; echo ready; wait; wait; echo done")
-    wait_ready(chan)
-    time.sleep(0.2)  # the background subshell must have set its trap
+        c, f"(trap 'echo child-got-{name}; exit 0' {name}; echo child-ready; "
+           f"while :; do sleep 0.05; done) & "
+           f"trap 'echo main-got-{name}' {name}; echo main-ready; wait; wait; echo done")
+    seen = wait_ready(chan, b"child-ready\n")
+    while b"main-ready\n" not in seen:
+        seen += chan.recv(1024)
     send_signal(chan, name)
     out, _ = read_channel(chan)
-    lines = sorted(out.decode().split())
-    assert lines == sorted([f"child-got-{name}", f"main-got-{name}", "done"])
+    lines = sorted((seen + out).decode().split())
+    assert lines == sorted(["child-ready", "main-ready", f"child-got-{name}",
+                            f"main-got-{name}", "done"])
 
 
 def test_every_standard_signal_name_kills_with_matching_exit_signal(sshd, pm):
