@@ -169,15 +169,19 @@ def ssh_audit_findings(port):
     for line in r.stdout.splitlines():
         if "[warn]" in line or "[fail]" in line:
             findings.add(re.sub(r"\s+", " ", line.strip()))
-    return findings, r.stdout
+    return findings, r.stdout, r.returncode
+
+
+SSH_AUDIT_WARNING = 2  # ssh-audit 2.5's exit codes: 0 good, 2 warning, 3 failure
 
 
 @pytest.mark.parametrize("host_key", ["ed25519", "rsa"])
 def test_ssh_audit_reports_no_failure_or_warning_for_defaults(sshd_factory, host_key):
     d = sshd_factory.start(host_key=host_key)
-    findings, out = ssh_audit_findings(d.port)
+    findings, out, rc = ssh_audit_findings(d.port)
     assert "(kex) curve25519-sha256" not in out  # -l warn lists only findings
     assert findings == SSH_AUDIT_ACCEPTED, out
+    assert rc == SSH_AUDIT_WARNING, out  # a warning (the one above), no failure
 
 
 def test_ssh_audit_sees_strict_kex_and_no_weak_algorithms(sshd_factory):
@@ -199,5 +203,6 @@ def test_ssh_audit_flags_a_weakened_configuration(sshd_factory):
     # The audit can fail: naming SHA-1 algorithms makes ssh-audit complain.
     d = sshd_factory.start("-allowedKeyExchanges=diffie-hellman-group14-sha1",
                            "-allowedMACs=hmac-sha1")
-    findings, out = ssh_audit_findings(d.port)
+    findings, out, rc = ssh_audit_findings(d.port)
     assert findings - SSH_AUDIT_ACCEPTED, out
+    assert rc != 0
