@@ -342,6 +342,25 @@ def test_scp_legacy_protocol_copies_a_tree_both_ways(sshd, workdir, rootfs):
     shutil.rmtree(os.path.join(rootfs, "home/vcap/tree"))
 
 
+def test_port_forward_reaches_a_service_on_loopback(sshd):
+    # ssh -W is a direct-tcpip channel, as -L opens for each connection; the daemon's name
+    # lookup (c-ares in a child) runs in the rootfs too.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def echo_once():
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(conn.recv(64).upper())
+        thread = threading.Thread(target=echo_once, daemon=True)
+        thread.start()
+        r = subprocess.run(["ssh", *sshd.client_options("-p"), "-W", f"127.0.0.1:{port}",
+                            "vcap@127.0.0.1"], input="ping", capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+        thread.join(RUN_TIMEOUT)
+    assert r.stdout == "PING", r.stderr + sshd.log()
+
+
 def test_shell_rebuilds_the_app_environment_over_ssh(sshd):
     names = ("HOME", "TMPDIR", "DEPS_DIR", "DATABASE_URL", "APP_PROFILE_D",
              "BUILDPACK_PROFILE_D", "VCAP_APPLICATION")
