@@ -3,6 +3,8 @@ keys never readable in /proc)."""
 
 import os
 
+import pytest
+
 from conftest import RawReplies, daemon_user, pm_exec, proc_read, read_channel
 
 
@@ -229,3 +231,45 @@ def test_logs_never_contain_key_material(sshd, ssh, pm):
     everything = "\n".join(sshd.stdout_lines + sshd.stderr_lines).encode()
     assert everything
     assert_no_secret(everything, sshd, "logs")
+
+
+MEM_SCAN = r'''
+import re, sys
+pid, needle = sys.argv[1], bytes.fromhex(sys.argv[2])
+try:
+    maps = open(f"/proc/{pid}/maps").read().splitlines()
+    mem = open(f"/proc/{pid}/mem", "rb", 0)
+except OSError as e:
+    print("unreadable", e.errno); sys.exit(0)
+for line in maps:
+    lo, hi, perm = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line).groups()
+    if "r" not in perm:
+        continue
+    try:
+        mem.seek(int(lo, 16)); data = mem.read(int(hi, 16) - int(lo, 16))
+    except OSError:
+        continue
+    if needle in data:
+        print("found"); sys.exit(0)
+print("not found")
+'''
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (security; beyond /proc cmdline/environ): the "
+                   "listener and connection processes stay dumpable, so any session (same uid) "
+                   "reads the host private key out of /proc/<pid>/mem; PR_SET_DUMPABLE=0 "
+                   "would deny it (exec'd sessions become dumpable again)")
+def test_session_cannot_read_the_host_key_from_daemon_memory(sshd_factory, ssh, keys,
+                                                              shared_tmp):
+    from cryptography.hazmat.primitives import serialization
+    d = sshd_factory.start(host_key="ed25519")
+    key = serialization.load_ssh_private_key(keys.text(keys.host_ed25519).encode(), None)
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption())
+    script = os.path.join(shared_tmp, "scan.py")
+    with open(script, "w") as f:
+        f.write(MEM_SCAN)
+    r = ssh.run(d, f"/usr/bin/python3 {script} $PPID {seed.hex()}; "
+                   f"/usr/bin/python3 {script} {d.pid} {seed.hex()}", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert b"found" not in r.stdout.replace(b"not found", b""), r.stdout
