@@ -140,6 +140,53 @@ def test_terminal_modes_applied_and_unknown_opcodes_skipped(sshd, pm):
     assert "speed 38400 baud" in text
 
 
+# RFC 4254 §8 opcodes Linux has, with the name `stty -a` prints.
+CHAR_MODES = {1: "intr", 2: "quit", 3: "erase", 4: "kill", 5: "eof", 6: "eol", 7: "eol2",
+              8: "start", 9: "stop", 10: "susp", 12: "rprnt", 13: "werase", 14: "lnext",
+              18: "discard"}
+FLAG_MODES = {30: "ignpar", 31: "parmrk", 32: "inpck", 33: "istrip", 34: "inlcr", 35: "igncr",
+              36: "icrnl", 37: "iuclc", 38: "ixon", 39: "ixany", 40: "ixoff", 41: "imaxbel",
+              42: "iutf8", 50: "isig", 51: "icanon", 52: "xcase", 53: "echo", 54: "echoe",
+              55: "echok", 56: "echonl", 57: "noflsh", 58: "tostop", 59: "iexten",
+              60: "echoctl", 61: "echoke", 70: "opost", 71: "olcuc", 72: "onlcr", 73: "ocrnl",
+              74: "onocr", 75: "onlret", 93: "parodd"}
+# Not checked: PARENB (92), CS7 (90) and CS8 (91): Linux's pty driver forces CS8 and -parenb
+# whatever is set, and PENDIN (62), which stty -a does not print.
+
+
+def _stty_with_modes(sshd, pm, modes):
+    c = pm.connect(sshd)
+    t = c.get_transport()
+    raw = RawReplies(t)
+    chan = t.open_session(timeout=15)
+    assert _pty_req(raw, chan, "xterm", 200, 24, modes) is True
+    chan.exec_command("stty -a")
+    out, _ = read_channel(chan)
+    assert chan.recv_exit_status() == 0
+    return out.decode().replace("\r", "")
+
+
+@pytest.mark.parametrize("value", [0, 1])
+def test_every_linux_terminal_flag_mode_is_applied(sshd, pm, value):
+    # All flags on, then all off: each must show in stty as set or cleared.
+    text = _stty_with_modes(sshd, pm, _modes(*((op, value) for op in FLAG_MODES)))
+    words = stty_words(text.lower())  # xcase/olcuc on: the terminal upper-cases output
+    for name in FLAG_MODES.values():
+        want = name if value else "-" + name
+        assert want in words, f"{want} not in: {text}"
+
+
+def test_every_terminal_control_character_is_applied(sshd, pm):
+    # ^A, ^B, ... one per character, then a 255 (_POSIX_VDISABLE in SSH) for eol2.
+    pairs = [(op, i + 1) for i, op in enumerate(CHAR_MODES)]
+    pairs[6] = (7, 255)
+    text = _stty_with_modes(sshd, pm, _modes(*pairs))
+    for (op, value) in pairs:
+        name = CHAR_MODES[op]
+        shown = "<undef>" if value == 255 else "^" + chr(ord("@") + value)
+        assert f"{name} = {shown};" in text, f"{name} = {shown} not in: {text}"
+
+
 def test_openssh_terminal_modes_reach_the_remote_terminal(sshd, ssh, tmp_path):
     # The local terminal's modes (intr = ^G, -ixon, iutf8) are sent in pty-req by ssh -t.
     with LocalTerminal(ssh.argv(sshd, "-t", "stty -a; sleep 0.2"), rows=33, cols=101,
