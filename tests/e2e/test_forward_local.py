@@ -83,19 +83,35 @@ def test_ssh_L_client_half_close_target_sees_eof_and_still_answers(sshd, forward
     assert t.conns[0].eof.is_set()
 
 
-def test_ssh_L_target_half_close_client_sees_eof_and_can_still_send(sshd, forwards, targets):
+def target_half_close_then_client_sends(sshd, forwards, targets, late, read_pause):
     greeting = os.urandom(MIB)
-    t = targets(send_then_close(greeting))
+    t = targets(send_then_close(greeting, read_pause=read_pause))
     _, lport = local_forward(forwards, sshd, t.port)
     with connect(lport) as s:
         got, reset = recv_all(s)  # EOF after the greeting: the target shut its write side
         assert not reset and got == greeting
-        late = b"sent after the target's EOF" * 1000
         s.sendall(late)
         s.shutdown(socket.SHUT_WR)
         c = t.wait_accepted(1)
         assert c.done.wait(IO_TIMEOUT)
-    assert c.received == len(late) and c.eof.is_set()
+    assert (c.received, c.eof.is_set()) == (len(late), True)
+    assert c.digest.hexdigest() == sha(late)
+
+
+def test_ssh_L_target_half_close_client_sees_eof_and_can_still_send(sshd, forwards, targets):
+    target_half_close_then_client_sends(sshd, forwards, targets, os.urandom(64 * 1024), 0)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: when the client's CHANNEL_CLOSE arrives while "
+                   "channel data is still held back (the target's socket is not writable "
+                   "yet), TcpTunnel closes the socket at once and the held-back tail is lost; "
+                   "the target sees a clean EOF after a truncated stream. OpenSSH's sshd "
+                   "drains it first.")
+def test_ssh_L_data_in_flight_when_the_client_closes_reaches_a_slow_target(sshd, forwards,
+                                                                           targets):
+    # The target half-closed first, so ssh sends EOF and CLOSE right after the last byte,
+    # while the slow target still has megabytes to read.
+    target_half_close_then_client_sends(sshd, forwards, targets, os.urandom(16 * MIB), 0.005)
 
 
 def test_ssh_L_refused_target_shows_connect_failed(sshd, forwards, targets):

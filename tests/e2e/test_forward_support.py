@@ -131,15 +131,16 @@ def digest_after_eof(c, target):
     c.sock.sendall(f"{c.digest.hexdigest()} {c.received}\n".encode())
 
 
-def send_then_close(payload):
-    """Sends `payload`, half-closes, then reads what the peer still sends until its EOF."""
+def send_then_close(payload, read_pause=0.0):
+    """Sends `payload`, half-closes, then reads what the peer still sends until its EOF,
+    pausing `read_pause` seconds between reads (a slow reader keeps data in flight)."""
 
     def behaviour(c, target):
         c.sock.sendall(payload)
         c.sent = len(payload)
         c.sock.shutdown(socket.SHUT_WR)
         while recv_some(c):
-            pass
+            time.sleep(read_pause)
 
     return behaviour
 
@@ -270,6 +271,28 @@ def exchange(sock, payload, half_close=True):
     t.join(IO_TIMEOUT)
     assert not err, err
     return data
+
+
+def echo_round_trip(sock, payload):
+    """Sends `payload` from a thread while reading the echo until all of it is back, and only
+    then half-closes and waits for the EOF: no byte is in flight when the channel closes.
+    Returns what came back before the EOF."""
+    err = []
+
+    def send():
+        try:
+            sock.sendall(payload)
+        except OSError as e:
+            err.append(e)
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    back, _ = recv_all(sock, limit=len(payload))
+    t.join(IO_TIMEOUT)
+    assert not err, err
+    sock.shutdown(socket.SHUT_WR)
+    rest, _ = recv_all(sock)
+    return back + rest
 
 
 def sha(data):
