@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import pm_exec, read_channel, wait_until
-from test_transfer_support import (REMOTE, area, clients, daemon,  # noqa: F401
+from conftest import read_channel
+from test_transfer_support import (REMOTE, area, clients, daemon, ppk,  # noqa: F401
                                    give_to_daemon_user, start_daemon)
 
 MODES = pytest.mark.parametrize("legacy", [False, True], ids=["sftp", "legacy"])
@@ -62,6 +62,16 @@ def test_scp_single_file_both_directions(clients, daemon, area, legacy):
     assert open(area.l("got.txt"), "rb").read() == b"down\n" * 1000
     want = "scp" if legacy else "subsystem"
     assert daemon.find_logs("sshd.session.started", type=want)
+
+
+@MODES
+def test_scp_tilde_paths_are_the_session_home(clients, daemon, area, legacy):
+    up = area.put_local("up.txt", b"tilde")
+    area.put_remote("sub/down.txt", b"down")
+    ok(clients.scp(daemon, up, REMOTE + "~/sub/", legacy=legacy))
+    ok(clients.scp(daemon, REMOTE + "~/sub/down.txt", area.local, legacy=legacy))
+    assert open(area.r("sub", "up.txt"), "rb").read() == b"tilde"
+    assert open(area.l("down.txt"), "rb").read() == b"down"
 
 
 @MODES
@@ -260,15 +270,6 @@ def test_scp_legacy_sink_error_text_and_normal_line_still_work(pm, daemon, area)
 
 # ---------------------------------------------------------------------------------------------
 # PuTTY pscp
-
-
-@pytest.fixture(scope="module")
-def ppk(keys):
-    path = os.path.join(keys.dir, "client_ed25519.transfer-scp.ppk")
-    if not os.path.exists(path):
-        subprocess.run(["puttygen", keys.client_ed25519, "-O", "private", "-o", path],
-                       check=True, capture_output=True, timeout=60)
-    return path
 
 
 def pscp(daemon, keys, ppk, *args):

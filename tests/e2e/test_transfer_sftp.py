@@ -3,16 +3,13 @@ batch mode, paramiko's SFTPClient, PuTTY's psftp and curl's sftp:// (libssh2).""
 
 import os
 import stat
-import struct
 import subprocess
 
-import paramiko
 import pytest
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
-from conftest import Keys  # noqa: F401  (fixtures come from conftest)
 from test_transfer_support import (area, clients, daemon, give_to_daemon_user,  # noqa: F401
-                                   sha256_file, start_daemon, write_random)
+                                   ppk, sha256_file, start_daemon, write_random)
 
 
 def batch_ok(clients, daemon, area, commands):
@@ -59,6 +56,22 @@ def test_sftp_rename_hardlink_symlink(clients, daemon, area):
     assert not os.path.exists(area.r("a.txt"))
     assert os.stat(area.r("hard.txt")).st_ino == os.stat(area.r("b.txt")).st_ino
     assert os.readlink(area.r("soft.txt")) == "b.txt"
+
+
+def test_sftp_extensions_the_client_uses(clients, daemon, area):
+    """OpenSSH's sftp reaches for its extensions: cp (copy-data), put -f (fsync), rename onto
+    an existing file (posix-rename replaces it). (Its batch commands do not expand ~, whatever
+    the server: scp's ~ paths are tested with scp.)"""
+    area.put_remote("orig.bin", os.urandom(200_000))
+    area.put_remote("old.txt", b"old")
+    area.put_remote("new.txt", b"new")
+    area.put_local("synced.txt", b"synced")
+    batch_ok(clients, daemon, area, ["cp orig.bin copy.bin", "put -f synced.txt",
+                                     "rename new.txt old.txt"])
+    assert open(area.r("copy.bin"), "rb").read() == open(area.r("orig.bin"), "rb").read()
+    assert open(area.r("synced.txt"), "rb").read() == b"synced"
+    assert open(area.r("old.txt"), "rb").read() == b"new"
+    assert not os.path.exists(area.r("new.txt"))
 
 
 def test_sftp_df_reports_the_home_filesystem(clients, daemon, area):
@@ -286,27 +299,24 @@ def test_paramiko_statvfs_extension(sftp, area):
     assert bfree <= blocks and bavail <= bfree
 
 
-def test_paramiko_many_files_one_session(sftp, area):
-    """Handles are closed and reused: far more files than any sane handle limit."""
+def test_paramiko_many_files_one_session(sftp, daemon, area):
+    """Handles are closed and reused: far more files than any sane handle limit, and the sftp
+    child holds no more fds afterwards than before."""
+    child = daemon.wait_log("sshd.session.started", type="subsystem")["data"]["pid"]
+    fds = len(os.listdir(f"/proc/{child}/fd"))
     for i in range(300):
         with sftp.open(f"n{i}", "wb") as f:
             f.write(b"%d" % i)
     assert len(sftp.listdir(".")) == 300
     with sftp.open("n299", "rb") as f:
         assert f.read() == b"299"
+    for _ in range(20):
+        sftp.listdir(".")  # directory handles too
+    assert len(os.listdir(f"/proc/{child}/fd")) == fds
 
 
 # ---------------------------------------------------------------------------------------------
 # PuTTY psftp
-
-
-@pytest.fixture(scope="module")
-def ppk(keys):
-    path = os.path.join(keys.dir, "client_ed25519.transfer.ppk")
-    if not os.path.exists(path):
-        subprocess.run(["puttygen", keys.client_ed25519, "-O", "private", "-o", path],
-                       check=True, capture_output=True, timeout=60)
-    return path
 
 
 def test_psftp_put_get_ls(daemon, area, keys, ppk):

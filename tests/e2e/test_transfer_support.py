@@ -155,6 +155,19 @@ def clients(keys):
 REMOTE = "vcap@127.0.0.1:"
 
 
+@pytest.fixture(scope="session")
+def ppk(keys):
+    """The ed25519 client key in PuTTY's format, for psftp and pscp. The key directory may be
+    shared by parallel test files: made under a unique name, then renamed into place."""
+    path = keys.client_ed25519 + ".transfer.ppk"
+    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(keys.client_ed25519):
+        tmp = f"{path}.{os.getpid()}"
+        subprocess.run(["puttygen", keys.client_ed25519, "-O", "private", "-o", tmp],
+                       check=True, capture_output=True, timeout=60)
+        os.replace(tmp, path)
+    return path
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -168,6 +181,6 @@ def assert_only_listener_left(daemon, timeout=10):
                     f"(has {descendants(daemon.pid)})")
 
 
-__all__ = ["Area", "Clients", "REMOTE", "SIZE_BIG", "area", "assert_only_listener_left",
-           "clients", "daemon", "fd_count", "give_to_daemon_user", "sha256_file",
+__all__ = ["Area", "Clients", "REMOTE", "SCRATCH", "SIZE_BIG", "area", "assert_only_listener_left",
+           "clients", "daemon", "fd_count", "give_to_daemon_user", "ppk", "sha256_file",
            "start_daemon", "write_random", "DaemonFactory"]
