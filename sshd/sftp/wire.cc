@@ -81,7 +81,8 @@ void ReplyWriter::String(absl::string_view s) {
     return;
   }
   U32(static_cast<uint32_t>(s.size()));
-  if (uint8_t* p = Reserve(s.size())) std::memcpy(p, s.data(), s.size());
+  uint8_t* p = Reserve(s.size());
+  if (p != nullptr && !s.empty()) std::memcpy(p, s.data(), s.size());
 }
 
 bool ReplyWriter::Finish() {
