@@ -6,10 +6,11 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 
 import pytest
 
-from conftest import pids_with_marker, proc_stat, wait_until
+from conftest import descendants, pids_with_marker, proc_stat, wait_until
 from test_transfer_support import (REMOTE, SCRATCH, SIZE_BIG, area, clients,  # noqa: F401
                                    daemon, fd_count, give_to_daemon_user, sha256_file,
                                    start_daemon, write_random)
@@ -181,3 +182,37 @@ def test_connection_dropped_with_many_open_handles(pm, sshd_factory, area, sshd_
                what="only the listener left")
     assert fd_count(d.pid) == fds_before
     assert open(area.r("w3"), "rb").read() == b"partial"
+
+
+def rss_kib(pid):
+    raw = open(f"/proc/{pid}/status").read()
+    return int(next(line.split()[1] for line in raw.splitlines() if line.startswith("VmRSS:")))
+
+
+@pytest.mark.parametrize("client", ["sftp", "scp-O"])
+def test_stalled_client_is_met_with_back_pressure_not_buffering(clients, sshd_factory, area,
+                                                                client):
+    """A client that stops reading (SIGSTOP) mid-download: the daemon's processes do not
+    buffer the file in memory, and the transfer completes intact once it reads again."""
+    d = start_daemon(sshd_factory, area)
+    digest = write_random(area.r("f.bin"), 32 << 20)  # more than every buffer on the way
+    give_to_daemon_user(area.remote)
+    if client == "sftp":
+        argv = ["sftp", *clients.ssh_opts(d, "-P"), "-b", "-", "vcap@127.0.0.1"]
+        t = Transfer(argv, area.local, input="get f.bin\n")
+    else:
+        t = Transfer(clients.scp_argv(d, REMOTE + "f.bin", ".", legacy=True), area.local)
+    wait_until(lambda: os.path.exists(area.l("f.bin")) and
+               os.path.getsize(area.l("f.bin")) >= (1 << 20), 60, interval=0.01,
+               what="the download to start")
+    os.killpg(t.proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(3)  # long enough for every buffer between the file and the socket to fill
+        rss = {p: rss_kib(p) for p in descendants(d.pid)}
+        assert len(rss) == 2, rss  # the connection process and its sftp/scp child
+        assert max(rss.values()) < 16 * 1024, f"RSS (KiB) with the client stopped: {rss}"
+    finally:
+        os.killpg(t.proc.pid, signal.SIGCONT)
+    assert t.proc.wait(120) == 0, t.proc.stderr.read()
+    t.proc.stderr.close()
+    assert sha256_file(area.l("f.bin")) == digest

@@ -331,3 +331,68 @@ def test_rsync_tree_both_directions_and_incremental(clients, daemon, area):
     assert tree(area.l("back")) == tree(area.r("rtree"))
     assert "*deleting   top.txt" in r.stdout, r.stdout
     assert daemon.find_logs("sshd.session.started", type="exec")
+
+
+# ---------------------------------------------------------------------------------------------
+# Legacy scp: what the sink and source report back
+
+
+def test_scp_legacy_upload_keeps_an_existing_files_mode_without_p(clients, daemon, area):
+    area.put_remote("kept.txt", b"old contents that are longer", mode=0o600)
+    up = area.put_local("kept.txt", b"new", mode=0o644)
+    ok(clients.scp(daemon, up, REMOTE, legacy=True))
+    st = os.stat(area.r("kept.txt"))
+    assert stat.S_IMODE(st.st_mode) == 0o600  # as OpenSSH's scp: only a new file gets a mode
+    assert open(area.r("kept.txt"), "rb").read() == b"new"  # truncated to what was sent
+
+
+@MODES
+def test_scp_p_recursive_keeps_directory_times(clients, daemon, area, legacy):
+    area.put_local("pt/inner/f", b"f")
+    os.utime(area.l("pt", "inner"), (1_000_000_000, 1_000_000_100))
+    os.utime(area.l("pt"), (1_000_000_000, 1_000_000_200))
+    ok(clients.scp(daemon, "-rp", area.l("pt"), REMOTE, legacy=legacy))
+    assert int(os.stat(area.r("pt", "inner")).st_mtime) == 1_000_000_100
+    assert int(os.stat(area.r("pt")).st_mtime) == 1_000_000_200
+
+
+@MODES
+def test_scp_errors_from_the_daemon_side(clients, daemon, area, legacy):
+    area.put_remote("adir/f", b"f")
+    os.makedirs(area.r("ro"))
+    give_to_daemon_user(area.remote)
+    os.chmod(area.r("ro"), 0o555)
+    up = area.put_local("up.txt", b"x")
+    # A directory without -r.
+    r = clients.scp(daemon, REMOTE + "adir", area.local, legacy=legacy)
+    assert r.returncode == 1 and "adir" in r.stderr, r
+    # A directory the session cannot write.
+    r = clients.scp(daemon, up, REMOTE + "ro/", legacy=legacy)
+    assert r.returncode == 1 and "Permission denied" in r.stderr, r
+    assert not os.path.exists(area.r("ro", "up.txt"))
+    # Several sources onto a missing target: scp -O's `scp -d -t` refuses; in SFTP mode
+    # OpenSSH's scp makes the directory itself (with OpenSSH's sftp-server too).
+    r = clients.scp(daemon, up, up, REMOTE + "nodir", legacy=legacy)
+    if legacy:
+        assert r.returncode == 1 and "nodir" in r.stderr, r
+        assert not os.path.exists(area.r("nodir"))
+    else:
+        assert r.returncode == 0, r
+        assert open(area.r("nodir", "up.txt"), "rb").read() == b"x"
+
+
+def test_scp_legacy_empty_and_unicode_names(clients, daemon, area):
+    area.put_local("e/empty", b"")
+    area.put_local("e/\u00e9t\u00e9 \u65e5\u672c.txt", "unicode".encode())
+    ok(clients.scp(daemon, "-r", area.l("e"), REMOTE, legacy=True))
+    assert tree(area.r("e")) == tree(area.l("e"))
+    ok(clients.scp(daemon, "-r", REMOTE + "e", area.l("back"), legacy=True))
+    assert tree(area.l("back")) == tree(area.l("e"))
+
+
+def test_pscp_scp_wildcard_download(daemon, area, keys, ppk):
+    for name in ("a.txt", "b.txt", "c.log"):
+        area.put_remote(f"w/{name}", name.encode())
+    # -unsafe: pscp lets a legacy scp server expand the wildcard (the names are the server's).
+    ok(pscp(daemon, keys, ppk, "-scp", "-unsafe", REMOTE + "w/*.txt", area.local))
+    assert sorted(os.listdir(area.local)) == ["a.txt", "b.txt"]

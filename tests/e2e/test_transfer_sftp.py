@@ -74,6 +74,35 @@ def test_sftp_extensions_the_client_uses(clients, daemon, area):
     assert not os.path.exists(area.r("new.txt"))
 
 
+def test_sftp_put_r_and_get_r_trees(clients, daemon, area):
+    area.put_local("t/a/b/deep.txt", b"deep")
+    area.put_local("t/\u00e9t\u00e9 file.txt", b"unicode name")
+    area.put_local("t/empty", b"")
+    os.mkdir(area.l("t", "void"))
+    batch_ok(clients, daemon, area, ["put -r t up", "get -r up down"])
+    for root in (area.r("up"), area.l("down")):
+        assert open(os.path.join(root, "a", "b", "deep.txt"), "rb").read() == b"deep"
+        assert open(os.path.join(root, "\u00e9t\u00e9 file.txt"), "rb").read() == b"unicode name"
+        assert os.path.getsize(os.path.join(root, "empty")) == 0
+        assert os.path.isdir(os.path.join(root, "void"))
+
+
+@pytest.mark.parametrize("buffer,requests,size", [("261120", "256", 8 << 20),
+                                                  ("1024", "1", 200 << 10),
+                                                  ("32768", "512", 8 << 20)])
+def test_sftp_request_sizes_and_depths(clients, daemon, area, buffer, requests, size):
+    """Large reads/writes (the server's limits@openssh.com caps them), one request at a time,
+    and hundreds in flight: the data arrives intact each way."""
+    data = os.urandom(size + 12345)
+    area.put_remote("r.bin", data)
+    area.put_local("l.bin", data)
+    r = clients.sftp(daemon, ["get r.bin got.bin", "put l.bin put.bin"], cwd=area.local,
+                     extra=("-B", buffer, "-R", requests))
+    assert r.returncode == 0, r.stderr
+    assert open(area.l("got.bin"), "rb").read() == data
+    assert open(area.r("put.bin"), "rb").read() == data
+
+
 def test_sftp_df_reports_the_home_filesystem(clients, daemon, area):
     out = batch_ok(clients, daemon, area, ["df", "df -i"])
     vfs = os.statvfs(area.remote)
@@ -270,6 +299,53 @@ def test_paramiko_mkdir_rmdir_remove(sftp, area):
     assert not os.path.exists(area.r("nd"))
     with pytest.raises(IOError):
         sftp.remove("nd")
+
+
+def test_paramiko_handle_attrs_truncate_and_exclusive_create(sftp, area):
+    with sftp.open("h.bin", "wb") as f:
+        f.write(b"0123456789")
+        f.flush()
+        assert f.stat().st_size == 10          # fstat
+        f.chmod(0o600)                           # fsetstat
+        f.truncate(4)
+        f.utime((1_000_000_000, 1_000_000_001))  # after: truncating sets the mtime
+    st = os.stat(area.r("h.bin"))
+    assert (st.st_size, stat.S_IMODE(st.st_mode), int(st.st_mtime)) == (4, 0o600, 1_000_000_001)
+    sftp.truncate("h.bin", 2)                    # setstat size
+    assert open(area.r("h.bin"), "rb").read() == b"01"
+    with pytest.raises(IOError):
+        sftp.open("h.bin", "x")                  # O_EXCL on an existing file
+    with sftp.open("h.bin", "w") as f:           # O_TRUNC
+        f.write(b"z")
+    assert open(area.r("h.bin"), "rb").read() == b"z"
+
+
+def test_paramiko_large_directory_listing(sftp, area):
+    """A directory with more entries than one SSH_FXP_NAME reply holds, with long names."""
+    os.mkdir(area.r("big"))
+    names = {f"{i:04d}-" + "n" * 200 for i in range(1500)}
+    for name in names:
+        open(os.path.join(area.r("big"), name), "w").close()
+    give_to_daemon_user(area.remote)
+    assert set(sftp.listdir("big")) == names
+
+
+def test_paramiko_open_handles_are_bounded_and_the_session_goes_on(sftp, area):
+    """The server bounds open handles per session (256): past it an open fails with an
+    error, not a dead session, and closing one makes room again."""
+    area.put_remote("f", b"f")
+    held = []
+    with pytest.raises(IOError) as e:
+        for _ in range(2000):
+            held.append(sftp.open("f", "rb"))
+    assert not isinstance(e.value, (FileNotFoundError, PermissionError))
+    assert 16 <= len(held) < 2000, len(held)
+    held.pop().close()
+    with sftp.open("f", "rb") as f:
+        assert f.read() == b"f"
+    for h in held:
+        h.close()
+    assert sftp.listdir(".") == ["f"]
 
 
 def test_paramiko_error_codes(sftp, area):
