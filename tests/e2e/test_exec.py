@@ -164,7 +164,7 @@ def test_cat_both_ways_concurrently_no_deadlock(sshd, ssh, tmp_path):
 
 
 def test_paramiko_feeds_stdin_while_reading_stdout(sshd, pm):
-    size = 24 * MiB
+    size = 16 * MiB
     data = os.urandom(size)
     c = pm.connect(sshd)
     chan = c.get_transport().open_session(timeout=15)
@@ -193,7 +193,7 @@ def test_paramiko_feeds_stdin_while_reading_stdout(sshd, pm):
 def test_process_output_waits_for_a_slow_reader(sshd, ssh):
     # The client stops reading for a while; the remote writer must block (back-pressure),
     # not have its output dropped, and everything arrives afterwards.
-    size = 48 * MiB
+    size = 32 * MiB
     p = ssh.popen(sshd, f"head -c {size} /dev/zero; echo finished >&2")
     time.sleep(2)
     got = 0
