@@ -198,10 +198,11 @@ def test_stalled_client_is_met_with_back_pressure_not_buffering(clients, sshd_fa
     digest = write_random(area.r("f.bin"), 32 << 20)  # more than every buffer on the way
     give_to_daemon_user(area.remote)
     if client == "sftp":
-        argv = ["sftp", *clients.ssh_opts(d, "-P"), "-b", "-", "vcap@127.0.0.1"]
+        argv = ["sftp", *clients.ssh_opts(d, "-P"), *LIMIT, "-b", "-", "vcap@127.0.0.1"]
         t = Transfer(argv, area.local, input="get f.bin\n")
     else:
-        t = Transfer(clients.scp_argv(d, REMOTE + "f.bin", ".", legacy=True), area.local)
+        t = Transfer(clients.scp_argv(d, REMOTE + "f.bin", ".", legacy=True, extra=LIMIT),
+                     area.local)
     wait_until(lambda: os.path.exists(area.l("f.bin")) and
                os.path.getsize(area.l("f.bin")) >= (1 << 20), 60, interval=0.01,
                what="the download to start")

@@ -107,8 +107,15 @@ def test_scp_p_preserves_times_and_modes(clients, daemon, area, legacy):
 def test_scp_without_p_new_files_get_the_umask(clients, sshd_factory, area, legacy):
     d = start_daemon(sshd_factory, area, umask=0o027)
     up = area.put_local("up.txt", b"x", mode=0o666)
+    area.put_local("dir/in.txt", b"y", mode=0o666)
+    os.chmod(area.l("dir"), 0o777)
     ok(clients.scp(d, up, REMOTE, legacy=legacy))
+    ok(clients.scp(d, "-r", area.l("dir"), REMOTE, legacy=legacy))
     assert stat.S_IMODE(os.stat(area.r("up.txt")).st_mode) == 0o640
+    # In SFTP mode OpenSSH's scp sets a new directory's mode to the local one afterwards
+    # (setstat, which no umask touches), whatever the server.
+    assert stat.S_IMODE(os.stat(area.r("dir")).st_mode) == (0o750 if legacy else 0o777)
+    assert stat.S_IMODE(os.stat(area.r("dir", "in.txt")).st_mode) == 0o640
 
 
 NASTY = "it's a \"quoted\" name with  spaces.txt"
@@ -396,3 +403,47 @@ def test_pscp_scp_wildcard_download(daemon, area, keys, ppk):
     # -unsafe: pscp lets a legacy scp server expand the wildcard (the names are the server's).
     ok(pscp(daemon, keys, ppk, "-scp", "-unsafe", REMOTE + "w/*.txt", area.local))
     assert sorted(os.listdir(area.local)) == ["a.txt", "b.txt"]
+
+
+@MODES
+def test_scp_r_download_with_an_unreadable_file_copies_the_rest(clients, daemon, area, legacy):
+    area.put_remote("u/ok1", b"1")
+    area.put_remote("u/secret", b"s", mode=0o000)
+    area.put_remote("u/sub/ok2", b"2")
+    r = clients.scp(daemon, "-r", REMOTE + "u", area.l("u"), legacy=legacy)
+    assert r.returncode == 1, r
+    assert "secret" in r.stderr and "Permission denied" in r.stderr, r.stderr
+    assert open(area.l("u", "ok1"), "rb").read() == b"1"
+    assert open(area.l("u", "sub", "ok2"), "rb").read() == b"2"
+
+
+def test_scp_legacy_source_refuses_a_fifo_without_blocking(clients, daemon, area):
+    """A FIFO (or device) is not a regular file: refused at once (OpenSSH's scp opens with
+    O_NONBLOCK for this), and the regular file after it is still sent."""
+    area.put_remote("f/a", b"a")
+    os.mkfifo(area.r("f", "pipe"))
+    give_to_daemon_user(area.remote)
+    r = clients.scp(daemon, "-T", REMOTE + "f/pipe f/a", area.local, legacy=True, timeout=30)
+    assert r.returncode == 1, r
+    assert "pipe: not a regular file" in r.stderr, r.stderr
+    assert os.listdir(area.local) == ["a"]
+
+
+def test_scp_legacy_sink_peer_eof_mid_file(pm, daemon, area):
+    """The peer promises 100000 bytes, sends 3 and closes: the sink ends with exit 1 (no hang)
+    and keeps what arrived."""
+    os.makedirs(area.r("t"))
+    give_to_daemon_user(area.remote)
+    client = pm.connect(daemon)
+    chan = client.get_transport().open_session(timeout=15)
+    chan.settimeout(15)
+    chan.exec_command(f"scp -t {area.r('t')}")
+    assert chan.recv(1) == b"\0"
+    chan.sendall(b"C0644 100000 short\n")
+    assert chan.recv(1) == b"\0"
+    chan.sendall(b"abc")
+    chan.shutdown_write()
+    read_channel(chan, 15)
+    assert chan.status_event.wait(15)
+    assert chan.exit_status == 1
+    assert open(area.r("t", "short"), "rb").read() == b"abc"

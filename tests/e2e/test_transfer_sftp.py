@@ -3,8 +3,11 @@ batch mode, paramiko's SFTPClient, PuTTY's psftp and curl's sftp:// (libssh2).""
 
 import os
 import stat
+import struct
 import subprocess
+import threading
 
+import paramiko
 import pytest
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
@@ -346,6 +349,66 @@ def test_paramiko_open_handles_are_bounded_and_the_session_goes_on(sftp, area):
     for h in held:
         h.close()
     assert sftp.listdir(".") == ["f"]
+
+
+def test_paramiko_concurrent_sftp_channels_on_one_connection(pm, daemon, area):
+    """Three sftp subsystems on one connection move data at the same time, each way: every
+    channel's flow control is its own."""
+    transport = pm.connect(daemon).get_transport()
+    blobs = [os.urandom((2 << 20) + i) for i in range(3)]
+    for i, blob in enumerate(blobs):
+        area.put_remote(f"down{i}", blob)
+    errors = []
+
+    def worker(i):
+        try:
+            s = paramiko.SFTPClient.from_transport(transport)
+            with s.open(f"up{i}", "wb") as f:
+                f.set_pipelined(True)
+                f.write(blobs[i])
+            with s.open(f"down{i}", "rb") as f:
+                f.prefetch()
+                assert f.read() == blobs[i]
+            s.close()
+        except Exception as e:  # reported below, with the channel it happened on
+            errors.append((i, repr(e)))
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for i, blob in enumerate(blobs):
+        assert open(area.r(f"up{i}"), "rb").read() == blob
+
+
+def test_sftp_version_3_and_the_extensions_clients_look_for(pm, daemon):
+    """A client asking for version 6 (WinSCP, for one) gets 3; the VERSION reply names the
+    OpenSSH extensions clients probe for before using them."""
+    chan = pm.connect(daemon).get_transport().open_session()
+    chan.settimeout(15)
+    chan.invoke_subsystem("sftp")
+    chan.sendall(struct.pack(">IBI", 5, 1, 6))  # SSH_FXP_INIT, version 6
+    head = b""
+    while len(head) < 4:
+        head += chan.recv(4 - len(head))
+    body = b""
+    (length,) = struct.unpack(">I", head)
+    while len(body) < length:
+        body += chan.recv(length - len(body))
+    kind, version = struct.unpack(">BI", body[:5])
+    assert (kind, version) == (2, 3)
+    names, rest = {}, body[5:]
+    while rest:
+        (n,) = struct.unpack(">I", rest[:4])
+        name, rest = rest[4:4 + n].decode(), rest[4 + n:]
+        (n,) = struct.unpack(">I", rest[:4])
+        names[name], rest = rest[4:4 + n].decode(), rest[4 + n:]
+    assert {"posix-rename@openssh.com", "statvfs@openssh.com", "fstatvfs@openssh.com",
+            "hardlink@openssh.com", "fsync@openssh.com", "limits@openssh.com",
+            "expand-path@openssh.com", "lsetstat@openssh.com", "copy-data",
+            "home-directory"} <= set(names), names
+    chan.close()
 
 
 def test_paramiko_error_codes(sftp, area):
