@@ -49,6 +49,13 @@ def parse_args(argv):
     ap.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for the CPUs to be mostly idle (other "
                          "builds on a shared machine skew every figure)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="run every server, client and command with SCHED_RR priority 1 (root "
+                         "only): on a machine busy with other work, the figures then look like "
+                         "an idle machine's; other work gets what RT throttling leaves (5%%)")
+    ap.add_argument("--cpus", metavar="LIST",
+                    help="pin the bench to these CPUs (e.g. 1 or 0,1); with --realtime, "
+                         "--cpus 1 leaves CPU 0 to the other work")
     ap.add_argument("--keep-workdir", action="store_true",
                     help="keep the temporary directory (keys, configs, server logs)")
     args = ap.parse_args(argv)
@@ -96,12 +103,19 @@ def _run_build(argv, timeout):
 
 
 def cpu_busy(window=2.0):
-    """Fraction of all CPUs' time spent busy over `window` seconds (from /proc/stat)."""
+    """Fraction of the bench's CPUs' time spent busy over `window` seconds (/proc/stat)."""
+    mine = {f"cpu{c}" for c in os.sched_getaffinity(0)}
+
     def sample():
+        total = idle = 0
         with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        idle = v[3] + v[4]  # idle + iowait
-        return sum(v), idle
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] in mine:
+                    v = [int(x) for x in fields[1:]]
+                    total += sum(v)
+                    idle += v[3] + v[4]  # idle + iowait
+        return total, idle
     t0, i0 = sample()
     time.sleep(window)
     t1, i1 = sample()
@@ -121,6 +135,30 @@ def wait_idle(max_wait, threshold=0.3):
         busy = cpu_busy()
     log(f"still {busy:.0%} busy after {max_wait}s; measuring anyway")
     return busy
+
+
+def set_scheduling(args):
+    """--cpus and --realtime, for this process and so for everything it starts.
+
+    Nice values do not help here: with autogroup scheduling every session (each server's
+    and each connection's, after setsid) competes as its own group, whatever its nice value.
+    A real-time policy is inherited across fork, setsid and exec, and outranks all of them.
+    """
+    try:
+        if args.cpus:
+            cpus = {int(c) for c in args.cpus.split(",") if c.strip()}
+            os.sched_setaffinity(0, cpus)
+        if args.realtime:
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+    except (OSError, ValueError) as e:
+        raise BenchError(f"--cpus/--realtime: {e}")
+
+
+def scheduling_text():
+    policy = {os.SCHED_OTHER: "normal", os.SCHED_RR: "SCHED_RR 1",
+              os.SCHED_FIFO: "SCHED_FIFO"}.get(os.sched_getscheduler(0), "?")
+    cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    return f"{policy}, CPUs {cpus}"
 
 
 def _raise_exit(signum, _frame):
@@ -170,6 +208,7 @@ def main(argv):
     try:
         binary, build_info = build(args)
         user = BenchUser()
+        set_scheduling(args)
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", exist_ok=True)  # sshd checks its privsep dir exists
         ws = Workspace(user, keep=args.keep_workdir)
@@ -192,6 +231,7 @@ def main(argv):
         ctx.details["cpu_accounting"] = (cgroup.kind if cgroup.available() else
                                          "listener utime+stime+cutime+cstime")
         run = {"t_start": t_start, "build": build_info, "busy_start": busy_start,
+               "scheduling": scheduling_text(),
                "load_start": os.getloadavg(), "quick": args.quick}
         rows, failed, interrupted = run_scenarios(args.scenario_classes, ctx)
         finish(args, ctx, servers, rows, failed, interrupted, run)
@@ -249,7 +289,8 @@ def finish(args, ctx, servers, rows, failed, interrupted, run):
     print()
     print(f"hatch bench ({'quick' if args.quick else 'full'}) on {host_info().get('cpu', '?')}"
           f", {os.cpu_count()} CPUs; other load: {busy_start:.0%} busy before, "
-          f"{busy_end:.0%} after (loadavg {load_start[0]:.2f} -> {load_end[0]:.2f})")
+          f"{busy_end:.0%} after (loadavg {load_start[0]:.2f} -> {load_end[0]:.2f})"
+          + f"; bench scheduling: {run['scheduling']}")
     print("servers: " + "; ".join(f"{s.name} = {s.version}" for s in servers))
     print()
     print(report.table(rows, servers))
@@ -279,7 +320,7 @@ def finish(args, ctx, servers, rows, failed, interrupted, run):
         "date": now.isoformat(timespec="seconds"),
         "mode": ("quick" if args.quick else "full") + (" (interrupted)" if interrupted else ""),
         "host": host_info(), "loadavg": {"start": load_start, "end": load_end},
-        "cpu_busy": {"start": busy_start, "end": busy_end},
+        "cpu_busy": {"start": busy_start, "end": busy_end}, "scheduling": run["scheduling"],
         "git": git_info(), "build": run["build"],
         "servers": {s.name: {"version": s.version} for s in servers},
         "rows": {r.key: r.to_json() for r in rows},
