@@ -483,8 +483,13 @@ def test_psftp_put_get_ls(daemon, area, keys, ppk):
 # What an operator passes so libssh2 1.10 clients (curl, PHP ssh2, ...) can connect to a daemon
 # with an RSA host key: libssh2 1.10 knows neither rsa-sha2-* host keys nor *-etm MACs (the
 # default ciphers already include aes*-ctr, which it knows). With an ed25519 host key only the
-# MAC flag is needed.
+# MAC flag is needed. The narrow form locks modern OpenSSH out (it refuses ssh-rsa host keys):
+# operators should use the widened form.
 LIBSSH2_110_FLAGS = ("-allowedHostKeyAlgorithms=ssh-rsa", "-allowedMACs=hmac-sha2-256")
+# The same, widened rather than replaced: modern clients keep rsa-sha2-* and the -etm MACs.
+LIBSSH2_110_WIDENED = ("-allowedHostKeyAlgorithms=rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+                       "-allowedMACs=hmac-sha2-256-etm@openssh.com,"
+                       "hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512")
 
 
 def curl_has_sftp():
@@ -503,9 +508,10 @@ def curl(daemon, keys, *args, key=None):
 
 @needs_curl_sftp
 @pytest.mark.parametrize("host_key,flags", [("rsa", LIBSSH2_110_FLAGS),
+                                            ("rsa", LIBSSH2_110_WIDENED),
                                             ("ed25519", ("-allowedMACs=hmac-sha2-256",))],
-                         ids=["rsa", "ed25519"])
-def test_curl_sftp_get_put_list(sshd_factory, area, keys, host_key, flags):
+                         ids=["rsa", "rsa-widened", "ed25519"])
+def test_curl_sftp_get_put_list(sshd_factory, area, keys, clients, host_key, flags):
     d = start_daemon(sshd_factory, area, *flags, host_key=host_key)
     area.put_remote("c.txt", b"curl fetches this\n")
     url = f"sftp://vcap@127.0.0.1:{d.port}/~/"
@@ -521,6 +527,17 @@ def test_curl_sftp_get_put_list(sshd_factory, area, keys, host_key, flags):
     assert set(r.stdout.decode().split()) >= {"c.txt", "u.txt"}
     r = curl(d, keys, url + "missing")
     assert r.returncode == 78, r  # CURLE_REMOTE_FILE_NOT_FOUND
+    # Modern OpenSSH: locked out by the narrow list (it refuses ssh-rsa host keys), served
+    # with what it prefers by the widened one.
+    r = subprocess.run(["ssh", *clients.ssh_opts(d, "-p"), "-v", "vcap@127.0.0.1", "true"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if flags == LIBSSH2_110_FLAGS:
+        assert r.returncode == 255 and "no matching host key type" in r.stderr, r.stderr
+    else:
+        assert r.returncode == 0, r.stderr
+    if flags == LIBSSH2_110_WIDENED:
+        assert "kex: host key algorithm: rsa-sha2-512" in r.stderr, r.stderr
+        assert "MAC: <implicit>" in r.stderr or "-etm@openssh.com" in r.stderr, r.stderr
 
 
 @needs_curl_sftp

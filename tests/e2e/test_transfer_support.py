@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from conftest import SSH_BASE, DaemonFactory, daemon_user, descendants
+from conftest import SSH_BASE, daemon_user
 
 # ssh's options without the program name: shared by ssh, sftp, scp and rsync -e.
 SSH_OPTS = SSH_BASE[1:]
@@ -170,17 +170,3 @@ def ppk(keys):
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def assert_only_listener_left(daemon, timeout=10):
-    """The connection process and its children (sftp/scp) are gone: the listener has no live
-    descendants (a zombie would also count: it must be reaped)."""
-    from conftest import wait_until
-    wait_until(lambda: not descendants(daemon.pid), timeout,
-               what=f"daemon {daemon.pid} to have no children left "
-                    f"(has {descendants(daemon.pid)})")
-
-
-__all__ = ["Area", "Clients", "REMOTE", "SCRATCH", "SIZE_BIG", "area", "assert_only_listener_left",
-           "clients", "daemon", "fd_count", "give_to_daemon_user", "ppk", "sha256_file",
-           "start_daemon", "write_random", "DaemonFactory"]
