@@ -4,6 +4,7 @@ Ctrl-C / Ctrl-Z, full-screen programs (issue 2, "Sessions": pty)."""
 import fcntl
 import os
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -282,6 +283,7 @@ def test_ctrl_z_stops_job_and_fg_bg_work(sshd, pm):
     assert run_in_shell(sh, "kill %1; wait; echo killed").strip().endswith("killed")
 
 
+@pytest.mark.skipif(shutil.which("vim") is None, reason="vim is not installed (scripts/setup)")
 def test_full_screen_program_vim_edits_a_file(sshd, pm):
     c = pm.connect(sshd)
     path = pm_exec(c, "mktemp")[0].decode().strip()
