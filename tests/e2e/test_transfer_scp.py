@@ -35,7 +35,7 @@ def tree(root):
 
 
 def make_tree(put):
-    """A tree with nesting, an empty directory, an empty file and a binary file."""
+    """A tree with nesting, an empty file and a binary file (callers add an empty dir)."""
     put("tree/top.txt", b"top\n")
     put("tree/empty.txt", b"")
     put("tree/a/b/c/deep.bin", bytes(range(256)) * 300)

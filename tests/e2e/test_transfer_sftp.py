@@ -1,7 +1,9 @@
 """The daemon's built-in SFTP server (subsystem "sftp") through real clients: OpenSSH's sftp in
 batch mode, paramiko's SFTPClient, PuTTY's psftp and curl's sftp:// (libssh2)."""
 
+import grp
 import os
+import pwd
 import stat
 import struct
 import subprocess
@@ -11,6 +13,7 @@ import paramiko
 import pytest
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
+from conftest import daemon_user
 from test_transfer_support import (area, clients, daemon, give_to_daemon_user,  # noqa: F401
                                    ppk, sha256_file, start_daemon, write_random)
 
@@ -50,6 +53,10 @@ def test_sftp_put_get_and_ls_long(clients, daemon, area):
     assert listing["down.txt"][0] == "-rw-r-----"
     assert listing["down.txt"][4] == str(len(b"served by hatch\n" * 50))
     assert listing["up.txt"][4] == "1700"
+    # Owner and group by name, as OpenSSH's sftp-server writes them in the long name.
+    user = daemon_user()[0]
+    group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    assert listing["down.txt"][2:4] == [user, group]
 
 
 def test_sftp_rename_hardlink_symlink(clients, daemon, area):
