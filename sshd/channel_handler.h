@@ -12,6 +12,9 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
+
+#include "base/unique_fd.h"
 
 #include "sshd/config.h"
 #include "sshd/environment.h"
@@ -32,8 +35,10 @@ class ConnectionContext {
   // Exit of `pid` is reported to `owner->OnChildExit` until ForgetChild/Abandon.
   virtual void WatchChild(pid_t pid, ChannelHandler* owner) = 0;
   // The owner goes away while `pid` (a process group leader) may still run: the connection
-  // sends the group SIGHUP now, SIGKILL after -killGraceTime, and reaps it.
-  virtual void AbandonChild(pid_t pid) = 0;
+  // sends the group SIGHUP now, SIGKILL after -killGraceTime, and reaps it. `keep_open` (the
+  // process's output pipes) stay open until the group is gone, so a hang-up handler that
+  // writes is not killed by SIGPIPE before its grace time is over.
+  virtual void AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) = 0;
   // Traffic that keeps the connection from being idle.
   virtual void MarkActivity() = 0;
 };

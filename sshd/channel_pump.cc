@@ -48,6 +48,12 @@ FdWatch* ChannelPump::WatchFor(int fd) {
   return w.get();
 }
 
+void ChannelPump::OnChannelClosed() {
+  output_closed_ = true;
+  client_eof_ = true;
+  for (Source& s : sources_) s.eof = true;
+}
+
 void ChannelPump::Stop() {
   stopped_ = true;
   watches_.clear();
@@ -62,7 +68,7 @@ bool ChannelPump::input_done() const {
 }
 
 int ChannelPump::Budget() const {
-  if (stopped_) return 0;
+  if (stopped_ || output_closed_) return 0;
   if (ssh_session_pending_output(ctx_->session()) > kMaxPendingOutput) return 0;
   return static_cast<int>(std::min<uint32_t>(ssh_channel_window_size(channel_), kChunk));
 }
@@ -167,14 +173,14 @@ void ChannelPump::Poll() {
   if (stopped_) return;
   PullHeldInput();
   const bool can_send = Budget() > 0;
-  std::map<int, short> wanted;
-  for (const Source& s : sources_) {
-    if (!s.eof && can_send) wanted[s.fd] |= POLLIN;
-  }
-  if (sink_ >= 0 && sink_blocked_ && !sink_failed_) wanted[sink_] |= POLLOUT;
+  const bool sink_waits = sink_ >= 0 && sink_blocked_ && !sink_failed_;
   for (auto& [fd, watch] : watches_) {
-    auto it = wanted.find(fd);
-    watch->Want(it == wanted.end() ? 0 : it->second);
+    short events = 0;
+    for (const Source& s : sources_) {
+      if (s.fd == fd && !s.eof && can_send) events |= POLLIN;
+    }
+    if (fd == sink_ && sink_waits) events |= POLLOUT;
+    watch->Want(events);
     watch->Sync();
   }
 }

@@ -53,6 +53,9 @@ class ChannelPump {
   // Reads every source until it would block, as far as the window allows; sources that
   // would block are then treated as ended (a pty after its shell exited).
   void DrainSources();
+  // The client closed the channel: nothing more may be sent on it. Input libssh still holds
+  // is delivered (the close counts as EOF).
+  void OnChannelClosed();
   // Stops watching every fd (call before closing them).
   void Stop();
 
@@ -88,6 +91,7 @@ class ChannelPump {
   bool sink_failed_ = false;
   bool client_eof_ = false;
   bool stopped_ = false;
+  bool output_closed_ = false;
   std::map<int, std::unique_ptr<FdWatch>> watches_;
 };
 

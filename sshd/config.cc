@@ -37,7 +37,6 @@ ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2), "SIGHUP to SIGKILL de
 ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
 ABSL_FLAG(int, maxTunnels, 512, "concurrent local forward (direct-tcpip) channels per connection");
 ABSL_FLAG(int, maxRemoteListeners, 64, "remote forward (-R) listeners per connection");
-ABSL_FLAG(bool, version, false, "print the version and exit");
 
 extern char** environ;
 
@@ -78,9 +77,8 @@ absl::Status NonNegative(const char* name, absl::Duration d) {
 absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   // absl reports a bad flag on stderr and exits 1 itself; everything else comes back here.
   static const bool usage_set = [] {
-    absl::FlagsUsageConfig usage;
-    usage.version_string = [] { return std::string(); };
-    absl::SetFlagsUsageConfig(usage);
+    // -version is abseil's own flag (defining it again clashes in the static link): absl
+    // prints the version_string main() set with absl::SetFlagsUsageConfig and exits 0.
     absl::SetProgramUsageMessage("diego-sshd [flags]: hatch's SSH daemon for app containers");
     return true;
   }();
@@ -114,7 +112,6 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   c.max_sessions = absl::GetFlag(FLAGS_maxSessions);
   c.max_connections = absl::GetFlag(FLAGS_maxConnections);
   c.kill_grace_time = absl::GetFlag(FLAGS_killGraceTime);
-  c.print_version = absl::GetFlag(FLAGS_version);
   const std::string forwarding = absl::GetFlag(FLAGS_forwarding);
   if (forwarding != "all" && forwarding != "local" && forwarding != "remote" && forwarding != "none") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -139,7 +136,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   if (c.login_grace_time <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("-loginGraceTime must be positive");
   }
-  if (c.authorized_key.empty() && !c.allow_unauthenticated_clients && !c.print_version) {
+  if (c.authorized_key.empty() && !c.allow_unauthenticated_clients) {
     return absl::InvalidArgumentError(
         "no authorized key: give -authorizedKey (or SSHD_AUTHKEY) or -allowUnauthenticatedClients");
   }

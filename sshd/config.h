@@ -36,7 +36,6 @@ struct Config {
   bool allow_remote_forwarding = true;  // tcpip-forward (ssh -R)
   int max_tunnels = 512;        // concurrent direct-tcpip channels per connection
   int max_remote_listeners = 64;  // tcpip-forward listeners per connection
-  bool print_version = false;
 };
 
 // Parses argv (and SSHD_HOSTKEY / SSHD_AUTHKEY, which override -hostKey / -authorizedKey).

@@ -161,8 +161,7 @@ int Connection::HandleAuth(ssh_message msg) {
   if (counts && ++failed_auths_ >= config.max_auth_tries) {
     LogInfo("connection.too-many-auth-failures", {{"peer", peer_}, {"attempts", failed_auths_}});
     ssh_message_reply_default(msg);
-    ssh_disconnect(session_);
-    stopping_ = true;
+    stopping_ = true;  // Run() disconnects after the poll (never inside a libssh callback)
     stop_reason_ = "too many authentication failures";
     return 0;
   }
@@ -221,8 +220,12 @@ int Connection::HandleGlobalRequest(ssh_message msg) {
   const int port = ssh_message_global_request_port(msg);
   if (port < 0 || port > 65535) return 1;
   if (type == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
-    if (!config.allow_remote_forwarding ||
-        Count<RemoteForwardListener>() >= config.max_remote_listeners) {
+    const int listening = static_cast<int>(std::count_if(
+        channels_.begin(), channels_.end(), [](const Channel& c) {
+          auto* l = dynamic_cast<const RemoteForwardListener*>(c.handler.get());
+          return l != nullptr && !l->cancelled();  // cancelled ones only carry old tunnels
+        }));
+    if (!config.allow_remote_forwarding || listening >= config.max_remote_listeners) {
       return 1;
     }
     uint16_t bound = 0;
@@ -244,7 +247,7 @@ int Connection::HandleGlobalRequest(ssh_message msg) {
   for (bool exact : {true, false}) {
     for (Channel& c : channels_) {
       auto* l = dynamic_cast<RemoteForwardListener*>(c.handler.get());
-      if (l == nullptr || l->Finished() || l->bound_port() != port) continue;
+      if (l == nullptr || l->cancelled() || l->bound_port() != port) continue;
       if (exact ? l->address() == address : SameForwardAddress(l->address(), address)) {
         match = l;
         break;
@@ -272,7 +275,10 @@ int Connection::HandleChannelRequest(ssh_message msg) {
 void Connection::OnSignalFd() {
   signalfd_siginfo info;
   while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
-    if (info.ssi_signo == SIGCHLD) continue;  // reaped after the poll
+    if (info.ssi_signo == SIGCHLD) {
+      child_exited_ = true;  // reaped after the poll
+      continue;
+    }
     stopping_ = true;
     stop_reason_ = absl::StrCat("daemon stopping (signal ", info.ssi_signo, ")");
   }
@@ -280,10 +286,11 @@ void Connection::OnSignalFd() {
 
 void Connection::WatchChild(pid_t pid, ChannelHandler* owner) { children_[pid].owner = owner; }
 
-void Connection::AbandonChild(pid_t pid) {
+void Connection::AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) {
   auto it = children_.find(pid);
   if (it == children_.end()) return;
   it->second.owner = nullptr;
+  for (UniqueFd& fd : keep_open) it->second.keep_open.push_back(std::move(fd));
   if (it->second.kill_at != absl::InfiniteFuture()) return;
   // SIGCONT too, so a stopped job (Ctrl-Z) sees the hangup. Once the leader is reaped its
   // pid may be reused: then only its group (which keeps the id reserved) is signalled.
@@ -298,6 +305,8 @@ void Connection::AbandonChild(pid_t pid) {
 }
 
 void Connection::ReapChildren() {
+  if (!child_exited_) return;
+  child_exited_ = false;
   int status = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -314,15 +323,20 @@ void Connection::PollChannels() {
 }
 
 void Connection::KillOverdueGroups() {
+  if (children_.empty()) return;
   const absl::Time now = absl::Now();
   for (auto it = children_.begin(); it != children_.end();) {
     Child& child = it->second;
+    if (child.owner != nullptr) {  // still a live session's: nothing to sweep
+      ++it;
+      continue;
+    }
     const bool group_alive = kill(-it->first, 0) == 0;
-    if (child.owner == nullptr && child.exited && !group_alive) {
+    if (child.exited && !group_alive) {
       it = children_.erase(it);
       continue;
     }
-    if (child.owner == nullptr && now >= child.kill_at) {
+    if (now >= child.kill_at) {
       if (group_alive) kill(-it->first, SIGKILL);
       if (!child.exited) kill(it->first, SIGKILL);
     }
@@ -333,6 +347,14 @@ void Connection::KillOverdueGroups() {
 void Connection::CheckTimers() {
   const Config& config = *state_->config;
   const absl::Time now = absl::Now();
+  // Any packet from the client is activity (as diego-sshd's idle timer sees every byte:
+  // client keepalives count, whether libssh answered them itself or not), except the one
+  // reply each of our own keepalives draws.
+  const uint64_t arrived = received_.in_packets - packets_seen_;
+  const uint64_t replies = std::min(arrived, keepalive_replies_due_);
+  keepalive_replies_due_ -= replies;
+  if (arrived > replies) last_activity_ = now;
+  packets_seen_ = received_.in_packets;
   if (config.idle_timeout > absl::ZeroDuration() && now - last_activity_ > config.idle_timeout) {
     stopping_ = true;
     stop_reason_ = "idle timeout";
@@ -351,6 +373,7 @@ void Connection::CheckTimers() {
     }
     packets_at_keepalive_ = received_.in_packets;
     ssh_send_keepalive(session_);
+    ++keepalive_replies_due_;
     next_keepalive_ = now + config.keepalive_interval;
   }
 }
@@ -362,6 +385,7 @@ void Connection::EndSessions() {
   const absl::Time deadline = absl::Now() + state_->config->kill_grace_time + absl::Seconds(1);
   bool orphans_hup = false;
   while (true) {
+    child_exited_ = true;  // no signalfd reads here: poll waitpid directly
     ReapChildren();
     KillOverdueGroups();
     std::vector<pid_t> left = ListChildren();

@@ -47,7 +47,7 @@ class Connection : public ConnectionContext {
   const BaseEnvironment& base_environment() override { return state_->base_environment; }
   const std::string& peer() override { return peer_; }
   void WatchChild(pid_t pid, ChannelHandler* owner) override;
-  void AbandonChild(pid_t pid) override;
+  void AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) override;
   void MarkActivity() override { last_activity_ = absl::Now(); }
 
  private:
@@ -55,6 +55,7 @@ class Connection : public ConnectionContext {
     ChannelHandler* owner = nullptr;  // null once abandoned
     absl::Time kill_at = absl::InfiniteFuture();
     bool exited = false;              // the leader is reaped; its group may live on
+    std::vector<UniqueFd> keep_open;  // its output pipes, open until the group is gone
   };
   struct Channel {
     ssh_channel channel;
@@ -81,6 +82,7 @@ class Connection : public ConnectionContext {
   ssh_session session_ = nullptr;
   ssh_event event_ = nullptr;
   UniqueFd signal_fd_;
+  bool child_exited_ = false;  // SIGCHLD seen since the last reap
   ssh_counter_struct received_{};
   ssh_counter_struct sent_{};
 
@@ -93,6 +95,8 @@ class Connection : public ConnectionContext {
   absl::Time next_keepalive_;
   uint64_t packets_at_keepalive_ = 0;
   int missed_keepalives_ = 0;
+  uint64_t packets_seen_ = 0;          // received_.in_packets at the last timer check
+  uint64_t keepalive_replies_due_ = 0;  // replies our keepalives will still draw (not activity)
 
   std::vector<Channel> channels_;
   std::map<pid_t, Child> children_;

@@ -4,7 +4,12 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <sys/prctl.h>
+
 #include <cstdio>
+
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_cat.h"
 
 #include "sshd/algorithms.h"
 #include "sshd/config.h"
@@ -29,14 +34,22 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The app image's openssl.cnf is not ours: loading it could dlopen() provider modules a
+  // static binary cannot use.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
+  // Sessions run as the same uid: without this, any of them could read the host key out of
+  // the daemon's /proc/<pid>/mem. execve() makes session programs dumpable again.
+  prctl(PR_SET_DUMPABLE, 0);
+  // `-version` is abseil's own flag: ParseConfig prints this and exits 0.
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] {
+    return absl::StrCat("diego-sshd (hatch) ", HATCH_VERSION, "\nlibssh ", ssh_version(0), "\n",
+                        OpenSSL_version(OPENSSL_VERSION), "\n");
+  };
+  absl::SetFlagsUsageConfig(usage);
   absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv);
   hatch::ScrubSecrets(argc, argv);
   if (!config.ok()) return Fail(config.status());
-  if (config->print_version) {
-    std::printf("diego-sshd (hatch) %s\nlibssh %s\n%s\n", HATCH_VERSION, ssh_version(0),
-                OpenSSL_version(OPENSSL_VERSION));
-    return 0;
-  }
   hatch::SetLogLevel(config->log_level);
   ssh_init();
 

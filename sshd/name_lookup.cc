@@ -53,6 +53,7 @@ void OnAddrInfo(void* arg, int status, int /*timeouts*/, struct ares_addrinfo* r
     ares_addrinfo_hints hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = ARES_AI_NUMERICSERV;  // the port is a number: no services database
     std::string service = std::to_string(port);
     ares_getaddrinfo(channel, host.c_str(), service.c_str(), &hints, &OnAddrInfo, &state);
     while (!state.done) {
@@ -83,6 +84,8 @@ void OnAddrInfo(void* arg, int status, int /*timeouts*/, struct ares_addrinfo* r
 
 absl::StatusOr<sockaddr_storage> ParseIpLiteral(const std::string& raw, uint16_t port) {
   std::string host = raw;
+  // RFC 6761 §6.3: "localhost" is always loopback, even in a rootfs with no /etc/hosts.
+  if (host == "localhost" || host == "localhost.") host = "127.0.0.1";
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   sockaddr_storage ss{};
   auto* in = reinterpret_cast<sockaddr_in*>(&ss);

@@ -18,8 +18,8 @@
 
 namespace hatch {
 
-// An IPv4/IPv6 literal (brackets allowed) with `port`, or nullopt-like NotFound if `host` is
-// a name. Never blocks.
+// An IPv4/IPv6 literal (brackets allowed) or "localhost" (always 127.0.0.1, RFC 6761) with
+// `port`; NotFound if `host` is any other name. Never blocks.
 absl::StatusOr<sockaddr_storage> ParseIpLiteral(const std::string& host, uint16_t port);
 
 class NameLookup {

@@ -147,7 +147,8 @@ std::string SshNameFromSignal(int sig) {
   for (const SignalName& s : kSignals) {
     if (sig == s.number) return s.name;
   }
-  return absl::StrCat("SIG", sig);
+  // RFC 4254 §6.10 wants "name@domain" for anything else; this is what OpenSSH sends.
+  return "SIG@openssh.com";
 }
 
 }  // namespace hatch

@@ -43,7 +43,8 @@ std::string LocateShell(const std::string& path_env);
 // Sends `sig` to the process group led by `leader` (a Spawn()ed process).
 void SignalProcessGroup(pid_t leader, int sig);
 
-// "HUP", "KILL", ... (the SSH names, RFC 4254 §6.10) <-> signal numbers. 0 / "" if unknown.
+// "HUP", "KILL", ... (the SSH names, RFC 4254 §6.10) <-> signal numbers. Unknown names give
+// 0; signals without a standard name give "SIG@openssh.com", as OpenSSH sends them.
 int SignalFromSshName(const std::string& name);
 std::string SshNameFromSignal(int sig);
 

@@ -254,7 +254,14 @@ void SessionChannel::Finish() {
   finished_ = true;
   if (pump_) pump_->Stop();
   // Whatever is left of the session's process group gets SIGHUP, then SIGKILL.
-  if (started_) ctx_->AbandonChild(pid_);
+  if (started_) {
+    std::vector<UniqueFd> keep_open;
+    if (!exited_) {
+      keep_open.push_back(std::move(stdout_));
+      keep_open.push_back(std::move(stderr_));
+    }
+    ctx_->AbandonChild(pid_, std::move(keep_open));
+  }
   ssh_remove_channel_callbacks(channel_, &callbacks_);
   ssh_channel_free(channel_);
   channel_ = nullptr;

@@ -82,9 +82,11 @@ void TcpTunnel::OnClose(ssh_session, ssh_channel, void* self) {
 
 void TcpTunnel::Poll() {
   if (finished_) return;
-  if (peer_closed_) {
-    Close();
-    return;
+  if (peer_closed_ && !eof_sent_) {
+    // The client closed the channel: send nothing more, but deliver what it sent before
+    // (libssh may still hold some), then close.
+    pump_.OnChannelClosed();
+    eof_sent_ = true;
   }
   pump_.Poll();
   if (!write_shut_ && pump_.input_done()) {
@@ -97,6 +99,7 @@ void TcpTunnel::Poll() {
     ssh_channel_send_eof(channel_);
     eof_sent_ = true;
   }
+  if (peer_closed_ && pump_.sink_failed()) write_shut_ = true;  // the target is gone
   if (eof_sent_ && write_shut_) Close();
 }
 
@@ -311,9 +314,11 @@ RemoteForwardListener::RemoteForwardListener(ConnectionContext* ctx, UniqueFd li
 RemoteForwardListener::~RemoteForwardListener() { Hangup(); }
 
 void RemoteForwardListener::Cancel() {
+  if (cancelled_) return;
   cancelled_ = true;
-  watch_.reset();
-  listen_fd_.reset();
+  // Runs inside a libssh callback, where the fd may not leave the event: shutdown() stops a
+  // Linux listening socket at once (new connects are refused); Poll() closes it.
+  if (listen_fd_) shutdown(listen_fd_.get(), SHUT_RDWR);
 }
 
 bool RemoteForwardListener::Finished() const {
@@ -347,9 +352,13 @@ void RemoteForwardListener::OnAcceptReady() {
 }
 
 void RemoteForwardListener::Poll() {
+  if (cancelled_ && listen_fd_) {
+    watch_.reset();
+    listen_fd_.reset();
+  }
   if (accept_ready_) {
     accept_ready_ = false;
-    OnAcceptReady();
+    if (!cancelled_) OnAcceptReady();
   }
   for (auto it = opening_.begin(); it != opening_.end();) {
     int rc = ssh_channel_open_reverse_forward(it->channel, address_.c_str(), bound_port_,
@@ -372,7 +381,9 @@ void RemoteForwardListener::Poll() {
 }
 
 void RemoteForwardListener::Hangup() {
-  Cancel();
+  cancelled_ = true;
+  watch_.reset();
+  listen_fd_.reset();
   for (Pending& p : opening_) ssh_channel_free(p.channel);
   opening_.clear();
   tunnels_.clear();

@@ -106,7 +106,9 @@ class RemoteForwardListener : public ChannelHandler {
 
   const std::string& address() const { return address_; }
   uint16_t bound_port() const { return bound_port_; }
-  // cancel-tcpip-forward: stops listening; tunnels already open carry on (as OpenSSH).
+  bool cancelled() const { return cancelled_; }
+  // cancel-tcpip-forward: stops listening at once; tunnels already open carry on (as
+  // OpenSSH). Safe inside a libssh callback.
   void Cancel();
 
   int OnRequest(ssh_message msg) override { return 1; }

@@ -116,10 +116,6 @@ def test_pty_session_hangup_on_connection_drop(graced, pm, shared_tmp):
     wait_until(lambda: got_hup(path), 5, what="SIGHUP in the pty session")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the daemon closes a session's stdout/stderr pipes "
-                   "at the moment it sends SIGHUP, so a hang-up handler that writes anything "
-                   "(or bash reporting its killed child) dies of SIGPIPE; the grace period "
-                   "gives it no chance to clean up")
 def test_hangup_handler_that_writes_output_gets_to_finish(graced, pm, shared_tmp):
     c = pm.connect(graced)
     chan = c.get_transport().open_session(timeout=10)
@@ -238,10 +234,6 @@ def test_traffic_keeps_a_connection_open_past_the_idle_timeout(sshd_factory, pm,
     assert c.get_transport().is_active()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client keepalives (global requests, answered inside "
-                   "libssh) do not count as activity, so -idleTimeout closes a connection whose "
-                   "client sends keepalives; diego-sshd's idle timer sees every byte, and the cf "
-                   "CLI sends keepalive@cloudfoundry.org every 30s to stay connected")
 @pytest.mark.parametrize("client", ["openssh-ServerAliveInterval", "cf-keepalive"])
 def test_client_keepalives_keep_a_connection_open_past_the_idle_timeout(sshd_factory, pm, ssh,
                                                                          client):

@@ -208,8 +208,6 @@ MALFORMED = [
 
 @pytest.mark.parametrize("name,body", MALFORMED, ids=[f"{n}-{i}" for i, (n, _) in
                                                       enumerate(MALFORMED)])
-@pytest.mark.xfail(strict=True, reason="BUG: a malformed channel request with want-reply gets "
-                   "no reply at all (RFC 4254 §5.4 requires SUCCESS or FAILURE)")
 def test_malformed_channel_request_gets_failure_reply(sshd, pm, name, body):
     c = pm.connect(sshd)
     t = c.get_transport()
