@@ -255,10 +255,6 @@ print("not found")
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (security; beyond /proc cmdline/environ): the "
-                   "listener and connection processes stay dumpable, so any session (same uid) "
-                   "reads the host private key out of /proc/<pid>/mem; PR_SET_DUMPABLE=0 "
-                   "would deny it (exec'd sessions become dumpable again)")
 def test_session_cannot_read_the_host_key_from_daemon_memory(sshd_factory, ssh, keys,
                                                               shared_tmp):
     from cryptography.hazmat.primitives import serialization

@@ -69,9 +69,6 @@ def test_paramiko_exit_signal_term_and_segv_core_flag(sshd, pm):
         assert sig[0] == "SEGV" and sig[1] is True
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): a signal without an RFC 4254 name (e.g. "
-                   "SIGRTMIN) is reported as exit-signal \"SIG34\", which is neither a standard "
-                   "name nor the RFC's \"name@domain\" form for others")
 def test_exit_signal_for_a_nonstandard_signal_uses_the_rfc_extension_form(sshd, pm):
     c = pm.connect(sshd)
     name = pm_exec(c, "kill -RTMIN $$")[3][0]
