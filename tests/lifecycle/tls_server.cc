@@ -99,10 +99,9 @@ void MakeCa(const std::string& dir, const std::string& prefix) {
   WritePem(dir + "/" + prefix + "client.key", nullptr, client_key.get());
 }
 
-TestPki MakePki() {
-  static TempDir* dir = new TempDir();  // lives as long as the process
+TestPki MakePki(const TempDir& dir) {
   TestPki p;
-  p.dir = dir->path();
+  p.dir = dir.path();
   MakeCa(p.dir, "");
   MakeCa(p.dir, "other-");
   auto at = [&](const std::string& name) { return p.dir + "/" + name; };
@@ -124,8 +123,9 @@ TestPki MakePki() {
 }  // namespace
 
 const TestPki& Pki() {
-  static const TestPki* pki = new TestPki(MakePki());
-  return *pki;
+  static const TempDir dir;  // removed when the test program exits
+  static const TestPki pki = MakePki(dir);
+  return pki;
 }
 
 CredhubServer::CredhubServer(const std::string& cert, const std::string& key,
