@@ -93,6 +93,10 @@ absl::StatusOr<AlgorithmPolicy> BuildAlgorithmPolicy(const Config& config, ssh_k
   p.macs = *macs;
   p.key_exchanges = *kex;
   p.host_key_algorithms = absl::StrJoin(chosen, ",");
+  p.user_key_algorithms = kDefaultUserKeyAlgorithms;
+  for (absl::string_view a : absl::StrSplit(config.allowed_host_key_algorithms, ',')) {
+    if (absl::StripAsciiWhitespace(a) == "ssh-rsa") absl::StrAppend(&p.user_key_algorithms, ",ssh-rsa");
+  }
   return p;
 }
 
@@ -107,6 +111,7 @@ absl::Status ApplyAlgorithmPolicy(const AlgorithmPolicy& p, ssh_bind bind) {
       {SSH_BIND_OPTIONS_HMAC_S_C, &p.macs},
       {SSH_BIND_OPTIONS_KEY_EXCHANGE, &p.key_exchanges},
       {SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, &p.host_key_algorithms},
+      {SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, &p.user_key_algorithms},
   };
   for (const auto& s : settings) {
     if (ssh_bind_options_set(bind, s.option, s.value->c_str()) != SSH_OK) {

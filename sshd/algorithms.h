@@ -19,6 +19,7 @@ struct AlgorithmPolicy {
   std::string macs;
   std::string key_exchanges;
   std::string host_key_algorithms;
+  std::string user_key_algorithms;  // signatures accepted for publickey authentication
 };
 
 inline constexpr char kDefaultCiphers[] =
@@ -29,6 +30,12 @@ inline constexpr char kDefaultMacs[] =
 inline constexpr char kDefaultKeyExchanges[] =
     "curve25519-sha256,curve25519-sha256@libssh.org,"
     "diffie-hellman-group16-sha512,diffie-hellman-group18-sha512";
+
+// User keys sign with these by default; ssh-rsa (SHA-1) is added only when an operator names
+// it in -allowedHostKeyAlgorithms (libssh2 1.10 clients need it both ways).
+inline constexpr char kDefaultUserKeyAlgorithms[] =
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,"
+    "sk-ssh-ed25519@openssh.com,sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256";
 
 // Builds the policy from the config; `host_key` decides the default host key algorithms
 // (an RSA key signs with rsa-sha2-512/256; ssh-rsa only when an operator names it).

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "sshd/keys.h"
 
 namespace hatch {
@@ -52,6 +53,21 @@ TEST(Algorithms, LegacyListsCanBeNamed) {
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_EQ(p->ciphers, "aes128-ctr,aes256-ctr");
   EXPECT_EQ(p->macs, "hmac-sha2-256");
+}
+
+TEST(Algorithms, UserSignaturesWithSha1OnlyWhenAnOperatorNamesSshRsa) {
+  absl::StatusOr<SshKey> key = LoadHostKey("");
+  ASSERT_TRUE(key.ok());
+  absl::StatusOr<AlgorithmPolicy> p = BuildAlgorithmPolicy(WithAuth(), key->get());
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->user_key_algorithms.find("ssh-rsa,"), std::string::npos);
+  EXPECT_FALSE(absl::EndsWith(p->user_key_algorithms, ",ssh-rsa"));
+  EXPECT_NE(p->user_key_algorithms.find("rsa-sha2-256"), std::string::npos);
+  Config c = WithAuth();
+  c.allowed_host_key_algorithms = "ssh-ed25519,ssh-rsa";
+  p = BuildAlgorithmPolicy(c, key->get());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(absl::EndsWith(p->user_key_algorithms, ",ssh-rsa"));
 }
 
 TEST(Algorithms, HostKeyAlgorithmsMustFitTheKey) {
