@@ -11,9 +11,9 @@ import paramiko
 import pytest
 
 from conftest import descendants, wait_until, zombies_below
-from test_forward_support import (IO_TIMEOUT, connect, connection_processes, echo,
-                                  echo_round_trip, fds_of, forwards, local_forward, recv_all,
-                                  refused_port, reset_after, targets)
+from test_forward_support import (IO_TIMEOUT, connect, connection_processes, echo, echo_round_trip,
+                                  fds_of, local_forward, recv_all, refused_port, reset_after)
+from test_forward_support import forwards, targets  # noqa: F401 (fixtures)
 
 MIB = 1 << 20
 

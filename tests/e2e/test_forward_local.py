@@ -12,10 +12,10 @@ import paramiko
 import pytest
 
 from conftest import pm_exec, wait_until
-from test_forward_support import (IO_TIMEOUT, connect, connection_processes, digest_after_eof,
-                                  echo, exchange, forwards, free_local_port, is_listening,
-                                  local_forward, recv_all, recv_some, refused_port,
-                                  send_then_close, sha, source, targets)
+from test_forward_support import (IO_TIMEOUT, connect, connection_processes, digest_after_eof, echo,
+                                  exchange, free_local_port, is_listening, local_forward, recv_all,
+                                  recv_some, refused_port, send_then_close, sha, source)
+from test_forward_support import forwards, targets  # noqa: F401 (fixtures)
 
 MIB = 1 << 20
 

@@ -15,9 +15,11 @@ import paramiko
 import pytest
 
 from conftest import wait_until
-from test_forward_support import (IO_TIMEOUT, connect, connect_refused, echo, echo_round_trip,
-                                  exchange, forwards, free_local_port, is_listening, never_read,
-                                  recv_all, send_then_close, sha, targets)
+from test_forward_support import (IO_TIMEOUT, connect, connect_refused, connection_processes,
+                                  digest_after_eof, echo, echo_round_trip, exchange, fds_of,
+                                  free_local_port, is_listening, never_read, recv_all, refused_port,
+                                  send_then_close, sha)
+from test_forward_support import forwards, targets  # noqa: F401 (fixtures)
 
 MIB = 1 << 20
 
@@ -36,6 +38,37 @@ def test_ssh_R_fixed_port_carries_data_to_the_local_target(sshd, forwards, targe
     assert sha(back) == sha(payload)
     assert t.accepted() == 1 and t.conns[0].received == len(payload)
     assert sshd.find_logs("sshd.forward.remote.listening", address="localhost", port=rport)
+
+
+def test_ssh_R_half_close_peer_eof_reaches_the_target_and_the_answer_comes_back(
+        sshd, forwards, targets):
+    t = targets(digest_after_eof)
+    rport = free_local_port()
+    forwards(sshd, "-R", f"{rport}:127.0.0.1:{t.port}").wait_listening(rport)
+    payload = os.urandom(4 * MIB + 3)
+    with connect(rport) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        answer, reset = recv_all(s)
+    assert not reset
+    assert answer == f"{sha(payload)} {len(payload)}\n".encode()
+
+
+def test_ssh_R_target_refused_by_the_client_closes_that_connection_only(sshd, forwards,
+                                                                        targets):
+    t = targets(echo)
+    dead, good = free_local_port(), free_local_port()
+    f = forwards(sshd, "-R", f"{dead}:127.0.0.1:{refused_port()}",
+                 "-R", f"{good}:127.0.0.1:{t.port}")
+    f.wait_listening(dead).wait_listening(good)
+    for _ in range(3):
+        with connect(dead) as s:
+            assert recv_all(s)[0] == b""  # ssh refused the forwarded-tcpip open
+    wait_until(lambda: f.stderr().count("connect_to 127.0.0.1") >= 3, 10,
+               what="ssh to report its three failed connects")
+    with connect(good) as s:
+        assert echo_round_trip(s, b"still forwarding") == b"still forwarding"
+    assert is_listening(dead) and f.proc.poll() is None
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: when the client's CHANNEL_CLOSE arrives while "
@@ -167,7 +200,9 @@ class Forwarded:
 
 @pytest.fixture
 def fwd(sshd, pm):
-    return Forwarded(pm.connect(sshd).get_transport())
+    f = Forwarded(pm.connect(sshd).get_transport())
+    [f.conn_pid] = connection_processes(sshd)
+    return f
 
 
 def connect_host(address):
@@ -198,6 +233,7 @@ def test_paramiko_forwarded_tcpip_origin_is_the_connecting_peer(fwd):
 
 @pytest.mark.parametrize("address", ["", "0.0.0.0", "localhost", "127.0.0.1", "::"])
 def test_paramiko_cancel_closes_the_listener_for_each_address_form(fwd, address):
+    fds = len(fds_of(fwd.conn_pid))
     port = fwd.forward(address, 0)
     host = connect_host(address)
     with connect(port, host) as s:
@@ -206,6 +242,10 @@ def test_paramiko_cancel_closes_the_listener_for_each_address_form(fwd, address)
         chan.sendall(b"hi")
         assert s.recv(2) == b"hi"
         chan.close()
+        assert recv_all(s)[0] == b""
+    # Once the tunnel is over only the listener is left (a cancel while a tunnel is still
+    # open is another test).
+    wait_until(lambda: len(fds_of(fwd.conn_pid)) == fds + 1, 10, what="the tunnel to end")
     assert fwd.cancel(address, port)
     wait_until(lambda: connect_refused(port, host), 10, what=f"listener on {address!r} to close")
     assert not fwd.cancel(address, port)  # already gone: a failure reply
@@ -241,6 +281,37 @@ def test_paramiko_open_tunnel_survives_a_cancel(fwd):
         assert s.recv(10) == b"still here"
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_paramiko_origin_on_a_dual_stack_listener_is_the_plain_peer_address(fwd, host):
+    port = fwd.forward("", 0)  # "": every address family
+    with connect(port, host) as s:
+        chan, origin, _ = fwd.next()
+        assert origin == (host, s.getsockname()[1])  # not ::ffff:127.0.0.1
+        chan.close()
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: channel data that arrives together with the "
+                   "client's OPEN_CONFIRMATION of a forwarded-tcpip channel (before Poll() "
+                   "promotes the pending open to a TcpTunnel and sets the data callback) stays "
+                   "in libssh's channel buffer until the next packet arrives: a server that "
+                   "speaks first (SMTP, FTP, SSH banners) behind ssh -R can hang")
+def test_paramiko_data_right_behind_the_open_confirmation_is_delivered(fwd):
+    raw = fwd.transport.sock
+    greeted = queue.Queue()
+
+    def greet(chan, origin, server):
+        chan.sendall(b"220 hello\r\n")  # in the same TCP segment as the confirmation
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        greeted.put(chan)
+
+    port = fwd.transport.request_port_forward("127.0.0.1", 0, handler=greet)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    with connect(port, timeout=5) as s:
+        chan = greeted.get(timeout=IO_TIMEOUT)
+        assert s.recv(64) == b"220 hello\r\n"
+        chan.close()
+
+
 def test_paramiko_max_remote_listeners(sshd_factory, pm):
     d = sshd_factory.start("-maxRemoteListeners=1")
     f = Forwarded(pm.connect(d).get_transport())
@@ -249,3 +320,34 @@ def test_paramiko_max_remote_listeners(sshd_factory, pm):
         f.forward("127.0.0.1", 0)
     assert f.cancel("127.0.0.1", port)
     assert f.forward("127.0.0.1", 0) > 0
+
+
+CANCELLED_STILL_MATCHES = (
+    "BUG: a cancelled RemoteForwardListener whose tunnels are still open is not Finished(), "
+    "so HandleGlobalRequest still matches it on cancel (and Count<> still counts it): a "
+    "second cancel succeeds with nothing forwarded, and after the port is forwarded again a "
+    "cancel 'succeeds' on the old listener while the new one keeps listening")
+
+
+@pytest.mark.xfail(strict=True, reason=CANCELLED_STILL_MATCHES)
+def test_paramiko_cancel_after_forwarding_the_port_again_closes_the_new_listener(fwd):
+    port = fwd.forward("127.0.0.1", 0)
+    with connect(port):  # a tunnel that stays open across the cancel
+        chan, _, _ = fwd.next()  # (held: paramiko closes a channel it garbage-collects)
+        assert fwd.cancel("127.0.0.1", port)
+        wait_until(lambda: connect_refused(port), 10, what="the listener to close")
+        assert not fwd.cancel("127.0.0.1", port), "cancelled twice"
+        assert fwd.forward("127.0.0.1", port) == port
+        assert fwd.cancel("127.0.0.1", port)
+        assert connect_refused(port), "the new listener is still open after its cancel"
+
+
+@pytest.mark.xfail(strict=True, reason=CANCELLED_STILL_MATCHES)
+def test_paramiko_max_remote_listeners_counts_only_listening_ones(sshd_factory, pm):
+    d = sshd_factory.start("-maxRemoteListeners=1")
+    f = Forwarded(pm.connect(d).get_transport())
+    port = f.forward("127.0.0.1", 0)
+    with connect(port):  # a tunnel that stays open across the cancel
+        chan, _, _ = f.next()
+        assert f.cancel("127.0.0.1", port)
+        assert f.forward("127.0.0.1", 0) > 0

@@ -190,11 +190,16 @@ def targets():
         t.close()
 
 
+_HELD = []  # sockets kept bound (never listening) for the life of the test process
+
+
 def refused_port():
-    """A loopback port nothing listens on (bound once, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that refuses connections: bound but not listening, and kept bound so
+    nothing else (another test running beside this one) can start listening on it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------
