@@ -24,6 +24,12 @@ void DropLastComponent(std::string* path) {
 
 PathResolver::PathResolver(std::string home) : home_(std::move(home)) {
   if (home_.empty()) home_ = "/";
+  if (home_[0] != '/') {
+    // A relative home is taken from the working directory once, here.
+    char cwd[PATH_MAX];
+    const std::string base = getcwd(cwd, sizeof cwd) != nullptr ? cwd : "/";
+    home_ = base == "/" ? absl::StrCat("/", home_) : absl::StrCat(base, "/", home_);
+  }
 }
 
 std::string PathResolver::Absolute(absl::string_view path) const {

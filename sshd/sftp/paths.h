@@ -13,6 +13,8 @@ namespace hatch::sftp {
 
 class PathResolver {
  public:
+  // `home` should be absolute; a relative one is made absolute from the working directory
+  // at construction, and "" means "/".
   explicit PathResolver(std::string home);
 
   const std::string& home() const { return home_; }

@@ -1,5 +1,6 @@
 // The small parts on their own: wire encoding, the handle table, paths, long names.
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -93,6 +94,14 @@ TEST(SftpPathResolver, RelativePathsJoinHome) {
   EXPECT_EQ(paths.Absolute(""), "/home/vcap");
   EXPECT_EQ(paths.Absolute("app/x"), "/home/vcap/app/x");
   EXPECT_EQ(paths.Absolute("/etc"), "/etc");
+}
+
+TEST(SftpPathResolver, RelativeHomeIsTakenFromTheWorkingDirectory) {
+  char cwd[PATH_MAX];
+  ASSERT_NE(getcwd(cwd, sizeof cwd), nullptr);
+  PathResolver paths("some/dir");
+  EXPECT_EQ(paths.home(), std::string(cwd) + "/some/dir");
+  EXPECT_EQ(PathResolver("").home(), "/");
 }
 
 TEST(SftpPathResolver, RealPathResolvesDotsAndSymlinksAndAllowsAMissingLeaf) {
