@@ -66,13 +66,19 @@ absl::Status Session::Open(uint32_t id, WireReader& in, ReplyWriter& out) {
   }
   // The kernel applies the process umask to `mode`, as for OpenSSH's sftp-server.
   const mode_t mode = (attrs.flags & kAttrPermissions) ? attrs.permissions & 07777 : 0666;
+  // O_NONBLOCK so that opening a FIFO with no peer cannot stall the whole session (OpenSSH's
+  // server hangs there); it is cleared again for everything but FIFOs.
   int fd;
   do {
-    fd = open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY, mode);
+    fd = open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     SendErrno(out, id, errno);
     return absl::OkStatus();
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && !S_ISFIFO(st.st_mode)) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   }
   const bool append = (flags & O_APPEND) != 0;
   SendHandle(out, id, *handles_.AddFile(OpenFile{UniqueFd(fd), std::move(path), append}));
@@ -135,6 +141,8 @@ absl::Status Session::Read(uint32_t id, WireReader& in, ReplyWriter& out) {
   ssize_t n;
   do {
     n = pread(file->fd.get(), data, length, static_cast<off_t>(offset));
+    // A FIFO or character device has no offsets: read it as a stream.
+    if (n < 0 && errno == ESPIPE) n = read(file->fd.get(), data, length);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     SendErrno(out, id, errno);  // starts over: the DATA reply is dropped
@@ -165,8 +173,11 @@ absl::Status Session::Write(uint32_t id, WireReader& in, ReplyWriter& out) {
   // SSH_FXF_APPEND asks (OpenSSH skips its seek for such handles).
   size_t done = 0;
   while (done < data.size()) {
-    const ssize_t n = pwrite(file->fd.get(), data.data() + done, data.size() - done,
-                             static_cast<off_t>(offset + done));
+    ssize_t n = pwrite(file->fd.get(), data.data() + done, data.size() - done,
+                       static_cast<off_t>(offset + done));
+    if (n < 0 && errno == ESPIPE) {
+      n = write(file->fd.get(), data.data() + done, data.size() - done);  // a FIFO: a stream
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       SendErrno(out, id, errno);

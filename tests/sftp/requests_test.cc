@@ -283,6 +283,22 @@ TEST(SftpExtensions, CopyDataCopiesBetweenHandlesButNotOntoItself) {
   EXPECT_EQ(client.ReceiveStatus().code, kFxFailure);
 }
 
+// OpenSSH's sftp-server blocks in open(2) here until a writer comes, and with it the session.
+TEST(SftpPaths, OpeningAFifoWithNoWriterDoesNotStallTheSession) {
+  TempDir dir;
+  ASSERT_EQ(mkfifo(dir.Join("fifo").c_str(), 0600), 0);
+  ServerThread server(OptionsFor(dir));
+  PacketClient client(server.client_fd());
+  client.Init();
+  const std::string handle = HandleOf(Open(client, "fifo", kFxfRead));
+  client.Send(PacketBuilder(kFxpRead).U32(2).String(handle).U64(0).U32(100));
+  EXPECT_EQ(client.ReceiveStatus().code, kFxEof);
+  EXPECT_EQ(Close(client, handle).code, kFxOk);
+  client.Send(PacketBuilder(kFxpOpen).U32(3).String("fifo").U32(kFxfWrite).U32(0));
+  EXPECT_EQ(client.ReceiveStatus().code, kFxFailure) << "no reader: ENXIO";
+  EXPECT_EQ(server.ExitCode(), 0);
+}
+
 TEST(SftpPaths, RelativePathsResolveFromHome) {
   TempDir dir;
   ServerThread server(OptionsFor(dir));
