@@ -328,14 +328,15 @@ absl::Status Session::CopyData(uint32_t id, WireReader& in, ReplyWriter& out) {
   uint64_t left = length;
   bool use_copy_file_range = !to->append;  // it refuses O_APPEND destinations
   while (to_eof || left > 0) {
-    const size_t chunk = to_eof ? kCopyChunk : static_cast<size_t>(std::min<uint64_t>(left, kCopyChunk));
+    const size_t chunk =
+        to_eof ? kCopyChunk : static_cast<size_t>(std::min<uint64_t>(left, kCopyChunk));
     ssize_t n = -1;
     if (use_copy_file_range) {
       loff_t in_off = static_cast<loff_t>(from_offset);
       loff_t out_off = static_cast<loff_t>(to_offset);
       n = copy_file_range(from_fd, &in_off, to_fd, &out_off, chunk, 0);
-      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                    errno == EOPNOTSUPP || errno == EBADF)) {
+      if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                    errno == EBADF)) {
         use_copy_file_range = false;
         continue;
       }

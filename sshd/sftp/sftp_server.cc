@@ -121,6 +121,8 @@ class ServerLoop {
   Progress Fill();
 
   bool HasCompletePacket() const;
+  // The exit status once a Flush() ended the session: the client left, or an I/O error.
+  static int ExitStatusAfter(Progress p) { return p == Progress::kDone ? kExitOk : kExitIoError; }
   bool OutputFull() const { return output_.size() > kOutputSoftLimit; }
 
   int in_fd_;
@@ -150,8 +152,8 @@ ServerLoop::Progress ServerLoop::ProcessInput() {
     // Not OutputFull(): at least max_reply() bytes are free, possibly after compaction.
     output_.EnsureTailRoom(session_.max_reply());
     ReplyWriter reply(&output_, session_.max_reply());
-    const absl::string_view packet(
-        reinterpret_cast<const char*>(input_.data()) + kLengthFieldSize, length);
+    const absl::string_view packet(reinterpret_cast<const char*>(input_.data()) + kLengthFieldSize,
+                                   length);
     const absl::Status status = session_.Handle(packet, &reply);
     if (!status.ok()) {
       fprintf(stderr, "hatch sftp-server: %.*s\n", static_cast<int>(status.message().size()),
@@ -216,7 +218,7 @@ int ServerLoop::Run() {
     if (ProcessInput() == Progress::kFatal) return kExitProtocolError;
     if (!output_.empty()) {
       const Progress flushed = Flush();
-      if (flushed != Progress::kContinue) return flushed == Progress::kDone ? kExitOk : kExitIoError;
+      if (flushed != Progress::kContinue) return ExitStatusAfter(flushed);
     }
     // The flush may have made room for requests already received: answer them before
     // waiting for anything.
@@ -247,7 +249,7 @@ int ServerLoop::Run() {
     }
     if (write_slot >= 0 && fds[write_slot].revents != 0) {
       const Progress flushed = Flush();
-      if (flushed != Progress::kContinue) return flushed == Progress::kDone ? kExitOk : kExitIoError;
+      if (flushed != Progress::kContinue) return ExitStatusAfter(flushed);
     }
   }
 }

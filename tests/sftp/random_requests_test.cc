@@ -41,18 +41,18 @@ class RandomRequests {
     const uint32_t flags = static_cast<uint32_t>(Below(16));
     p.U32(flags);
     if (flags & kAttrSize) p.U64(Below(1 << 20));
-    if (flags & kAttrUidGid) p.U32(static_cast<uint32_t>(getuid())).U32(static_cast<uint32_t>(getgid()));
+    if (flags & kAttrUidGid)
+      p.U32(static_cast<uint32_t>(getuid())).U32(static_cast<uint32_t>(getgid()));
     if (flags & kAttrPermissions) p.U32(0600 | static_cast<uint32_t>(Below(0200)));
     if (flags & kAttrAcModTime) p.U32(Below(2000000000)).U32(Below(2000000000));
   }
 
   // One request with id `id`.
   PacketBuilder Next(uint32_t id) {
-    static const uint8_t kTypes[] = {kFxpOpen,    kFxpClose,  kFxpRead,     kFxpWrite,
-                                     kFxpLstat,   kFxpFstat,  kFxpSetstat,  kFxpFsetstat,
-                                     kFxpOpendir, kFxpReaddir, kFxpRemove,  kFxpMkdir,
-                                     kFxpRmdir,   kFxpRealpath, kFxpStat,   kFxpRename,
-                                     kFxpReadlink, kFxpSymlink, kFxpExtended};
+    static const uint8_t kTypes[] = {
+        kFxpOpen,     kFxpClose,   kFxpRead,     kFxpWrite,   kFxpLstat,   kFxpFstat, kFxpSetstat,
+        kFxpFsetstat, kFxpOpendir, kFxpReaddir,  kFxpRemove,  kFxpMkdir,   kFxpRmdir, kFxpRealpath,
+        kFxpStat,     kFxpRename,  kFxpReadlink, kFxpSymlink, kFxpExtended};
     const uint8_t type = kTypes[Below(sizeof kTypes)];
     PacketBuilder p(type);
     p.U32(id);
@@ -61,7 +61,9 @@ class RandomRequests {
         p.String(Name()).U32(static_cast<uint32_t>(Below(64)));
         Attrs(p);
         break;
-      case kFxpClose: case kFxpFstat: case kFxpReaddir:
+      case kFxpClose:
+      case kFxpFstat:
+      case kFxpReaddir:
         p.String(Handle());
         break;
       case kFxpRead:
@@ -74,19 +76,27 @@ class RandomRequests {
         p.String(Handle());
         Attrs(p);
         break;
-      case kFxpSetstat: case kFxpMkdir:
+      case kFxpSetstat:
+      case kFxpMkdir:
         p.String(Name());
         Attrs(p);
         break;
-      case kFxpRename: case kFxpSymlink:
+      case kFxpRename:
+      case kFxpSymlink:
         p.String(Name()).String(Name());
         break;
       case kFxpExtended: {
-        static const char* kNames[] = {"posix-rename@openssh.com", "hardlink@openssh.com",
-                                       "statvfs@openssh.com", "fstatvfs@openssh.com",
-                                       "fsync@openssh.com", "limits@openssh.com",
-                                       "expand-path@openssh.com", "home-directory",
-                                       "copy-data", "lsetstat@openssh.com", "bogus"};
+        static const char* kNames[] = {"posix-rename@openssh.com",
+                                       "hardlink@openssh.com",
+                                       "statvfs@openssh.com",
+                                       "fstatvfs@openssh.com",
+                                       "fsync@openssh.com",
+                                       "limits@openssh.com",
+                                       "expand-path@openssh.com",
+                                       "home-directory",
+                                       "copy-data",
+                                       "lsetstat@openssh.com",
+                                       "bogus"};
         const std::string name = kNames[Below(std::size(kNames))];
         p.String(name);
         if (name == "posix-rename@openssh.com" || name == "hardlink@openssh.com") {

@@ -72,8 +72,9 @@ ServerThread::ServerThread(const SftpServerOptions& options) {
   client_.reset(fds[0]);
   server_.reset(fds[1]);
   const int server_fd = server_.get();
-  exit_code_ = std::async(std::launch::async,
-                          [server_fd, options] { return RunSftpServer(server_fd, server_fd, options); });
+  exit_code_ = std::async(std::launch::async, [server_fd, options] {
+    return RunSftpServer(server_fd, server_fd, options);
+  });
 }
 
 ServerThread::~ServerThread() { ExitCode(); }
@@ -154,8 +155,8 @@ StatusReply PacketClient::ReceiveStatus() {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                      "/hatch-sftp-test.XXXXXX";
+  std::string templ =
+      std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/hatch-sftp-test.XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   path_ = templ;
 }
@@ -163,8 +164,8 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   nftw(
       path_.c_str(),
-      [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); },
-      16, FTW_DEPTH | FTW_PHYS);
+      [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }, 16,
+      FTW_DEPTH | FTW_PHYS);
 }
 
 void WriteFile(const std::string& path, const std::string& content) {
