@@ -5,10 +5,12 @@ figure per server (None: not measured, with the reason in `missing`) and, when t
 one, a Target: hatch's figure compared with another server's (`hatch <= openssh`,
 `hatch <= dropbear + 1024 KiB`, ...). The report turns Rows into the table and the JSON.
 """
+import fcntl
 import os
 import select
 import statistics
 import subprocess
+import tempfile
 import time
 
 from .. import procmem
@@ -109,12 +111,16 @@ def p90(xs):
     return statistics.quantiles(xs, n=10, method="inclusive")[8]
 
 
-def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None, helpers=()):
+def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout_bytes=None,
+                   stdout_text=None):
     """Run one client command against `server` and measure it.
 
     feed: argv of a local producer piped into the client's stdin (e.g. head -c N /dev/zero).
     helpers: comm names of server-side programs that count as the server's own for memory
     (OpenSSH's sftp-server, the scp binary), beside the server's processes.
+    stdout_bytes: the client's stdout is counted and must be exactly this many bytes;
+    stdout_text: the client's stdout, stripped, must be this (e.g. the remote `wc -c`).
+    A benchmark that loses bytes must fail, not look fast.
     Returns {seconds, server_cpu_s, peak_conn_rss_kib, peak_conn_pss_kib} or raises BenchError.
     Server CPU is Server.cpu_seconds(), so the connection's processes must be gone before
     and after: both ends wait for that.
@@ -123,24 +129,28 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None, helpers=
     server.wait_quiescent()
     cpu0 = server.cpu_seconds()
     src = None
-    kw = {"env": env} if env else {}
-    with procmem.PeakSampler(server.pid, comms) as sampler:
+    want_out = stdout_bytes is not None or stdout_text is not None
+    with tempfile.TemporaryFile() as errf, procmem.PeakSampler(server.pid, comms) as sampler:
         t0 = time.perf_counter()
+        stdin = subprocess.DEVNULL
         if feed:
-            src = ctx.user.popen(feed, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, **kw)
-            p = ctx.user.popen(argv, stdin=src.stdout, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, **kw)
+            src = ctx.user.popen(feed, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            stdin = src.stdout
+        p = ctx.user.popen(argv, stdin=stdin, stderr=errf,
+                           stdout=subprocess.PIPE if want_out else subprocess.DEVNULL)
+        if src:
             src.stdout.close()
-        else:
-            p = ctx.user.popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, **kw)
         try:
-            _, err = p.communicate(timeout=timeout)
+            got, text = _drain(p, t0 + timeout, keep=stdout_text is not None)
+            p.wait(timeout=max(1.0, t0 + timeout - time.perf_counter()))
         except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            raise BenchError(f"{server.name}: transfer timed out after {timeout}s")
+            got = None
         finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            if p.stdout:
+                p.stdout.close()
             if src:
                 try:
                     src.wait(timeout=10)
@@ -148,13 +158,46 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, env=None, helpers=
                     src.kill()
                     src.wait()
         seconds = time.perf_counter() - t0
+        errf.seek(0)
+        err = errf.read().decode(errors="replace").strip()[-300:]
+    if got is None:
+        raise BenchError(f"{server.name}: transfer timed out after {timeout}s")
     if p.returncode != 0:
         raise BenchError(f"{server.name}: {' '.join(argv[-2:])[:120]} exited "
-                         f"{p.returncode}: {err.decode(errors='replace').strip()[-300:]}")
+                         f"{p.returncode}: {err}")
+    if stdout_bytes is not None and got != stdout_bytes:
+        raise BenchError(f"{server.name}: received {got} bytes, expected {stdout_bytes}")
+    if stdout_text is not None and text.strip() != stdout_text:
+        raise BenchError(f"{server.name}: remote end reported {text.strip()[:80]!r}, "
+                         f"expected {stdout_text!r}")
     server.wait_quiescent()
     cpu1 = server.cpu_seconds()
     return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0,
             "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib}
+
+
+def _drain(p, deadline, keep):
+    """Read p.stdout to EOF by the deadline: (bytes counted, text kept if `keep`).
+
+    Raises subprocess.TimeoutExpired at the deadline."""
+    if p.stdout is None:
+        p.wait(timeout=max(0.0, deadline - time.perf_counter()))
+        return 0, ""
+    fd, count, kept = p.stdout.fileno(), 0, []
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups of this reader
+    except OSError:
+        pass
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise subprocess.TimeoutExpired(p.args, 0)
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return count, b"".join(kept).decode(errors="replace")
+        count += len(chunk)
+        if keep and count <= 4096:
+            kept.append(chunk)
 
 
 def read_line(proc, timeout):

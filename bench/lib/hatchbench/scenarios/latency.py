@@ -21,7 +21,7 @@ class Latency(Scenario):
                 ("curve25519-sha256", ("-o", "KexAlgorithms=curve25519-sha256")))
 
     def run(self, ctx):
-        runs, warmup = (10, 1) if ctx.quick else (150, 5)
+        runs, warmup = (10, 1) if ctx.quick else (100, 3)
         rows = []
         ctx.details["latency"] = {"runs": runs, "warmup": warmup, "variants": {}}
         for vname, opts in self.variants:
