@@ -24,9 +24,10 @@ MIB = 1 << 20
 # OpenSSH ssh -L
 
 
-def test_ssh_L_by_ip_carries_32_mib_both_ways_intact(sshd, forwards, targets):
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_ssh_L_carries_32_mib_both_ways_intact(sshd, forwards, targets, host):
     t = targets(echo)
-    _, lport = local_forward(forwards, sshd, t.port)
+    _, lport = local_forward(forwards, sshd, t.port, host=host)
     payload = os.urandom(32 * MIB)
     with connect(lport) as s:
         back = exchange(s, payload)
