@@ -35,8 +35,11 @@ def parse_args(argv):
         "Benchmark hatch's diego-sshd against OpenSSH's sshd and dropbear on loopback."))
     ap.add_argument("--quick", action="store_true",
                     help="fewer runs and 64 MiB transfers (well under a minute)")
-    ap.add_argument("--build-dir", default=os.path.join(REPO, "build"),
-                    help="CMake build dir to build diego-sshd in (default: %(default)s)")
+    ap.add_argument("--build-dir", default=None,
+                    help="CMake build dir to build diego-sshd in (default: build/)")
+    ap.add_argument("--static", action="store_true",
+                    help="build the release flavour (-DHATCH_STATIC=ON, Release) in --build-dir "
+                         "(default then: build-bench-static): what ships in /tmp/lifecycle")
     ap.add_argument("--no-build", action="store_true",
                     help="use the diego-sshd already in --build-dir without building")
     ap.add_argument("--hatch", metavar="BINARY", help="benchmark this diego-sshd binary")
@@ -64,6 +67,8 @@ def parse_args(argv):
     if unknown:
         ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(BY_KEY)}")
     args.scenario_classes = [BY_KEY[k] for k in keys]
+    if args.build_dir is None:
+        args.build_dir = os.path.join(REPO, "build-bench-static" if args.static else "build")
     return args
 
 
@@ -73,9 +78,14 @@ def build(args):
         return os.path.realpath(args.hatch), {"binary": args.hatch}
     bdir = os.path.realpath(args.build_dir)
     if not args.no_build:
-        if not os.path.exists(os.path.join(bdir, "CMakeCache.txt")):
+        cache = os.path.join(bdir, "CMakeCache.txt")
+        if not os.path.exists(cache):
             log(f"configuring {bdir}")
-            _run_build(["cmake", "-S", REPO, "-B", bdir, "-G", "Ninja"], 600)
+            flavour = (["-DHATCH_STATIC=ON", "-DHATCH_TESTS=OFF", "-DCMAKE_BUILD_TYPE=Release"]
+                       if args.static else [])
+            _run_build(["cmake", "-S", REPO, "-B", bdir, "-G", "Ninja"] + flavour, 600)
+        elif args.static and "HATCH_STATIC:BOOL=ON" not in open(cache).read():
+            raise BenchError(f"--static: {bdir} is configured without HATCH_STATIC=ON")
         log(f"building diego-sshd in {bdir}")
         _run_build(["cmake", "--build", bdir, "--target", "diego-sshd"], 1800)
     binary = os.path.join(bdir, "sshd", "diego-sshd")
@@ -85,8 +95,9 @@ def build(args):
     try:
         with open(os.path.join(bdir, "CMakeCache.txt")) as f:
             for line in f:
-                if line.startswith("CMAKE_BUILD_TYPE:"):
-                    info["build_type"] = line.split("=", 1)[1].strip()
+                if line.startswith(("CMAKE_BUILD_TYPE:", "HATCH_STATIC:")):
+                    key = "build_type" if line.startswith("CMAKE") else "static"
+                    info[key] = line.split("=", 1)[1].strip()
     except OSError:
         pass
     return binary, info

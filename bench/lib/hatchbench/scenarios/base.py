@@ -111,8 +111,11 @@ def p90(xs):
     return statistics.quantiles(xs, n=10, method="inclusive")[8]
 
 
+STALL_S = 20  # a transfer whose progress() stands still this long has hung
+
+
 def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout_bytes=None,
-                   stdout_text=None):
+                   stdout_text=None, progress=None):
     """Run one client command against `server` and measure it.
 
     feed: argv of a local producer piped into the client's stdin (e.g. head -c N /dev/zero).
@@ -121,6 +124,8 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
     stdout_bytes: the client's stdout is counted and must be exactly this many bytes;
     stdout_text: the client's stdout, stripped, must be this (e.g. the remote `wc -c`).
     A benchmark that loses bytes must fail, not look fast.
+    progress: a callable returning a number that grows while the transfer moves (e.g. the
+    destination's size); standing still for STALL_S seconds ends the transfer as hung.
     Returns {seconds, server_cpu_s, peak_conn_rss_kib, peak_conn_pss_kib} or raises BenchError.
     Server CPU is Server.cpu_seconds(), so the connection's processes must be gone before
     and after: both ends wait for that.
@@ -141,7 +146,10 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
         if src:
             src.stdout.close()
         try:
-            got, text = _drain(p, t0 + timeout, keep=stdout_text is not None)
+            # Stalls are detectable when bytes arrive here or progress() is given; an upload
+            # into `wc -c` shows nothing until its end, so only the timeout bounds it.
+            got, text = _drain(p, t0 + timeout, keep=stdout_text is not None, progress=progress,
+                               watch=progress is not None or stdout_bytes is not None)
             p.wait(timeout=max(1.0, t0 + timeout - time.perf_counter()))
         except subprocess.TimeoutExpired:
             got = None
@@ -162,6 +170,9 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
         err = errf.read().decode(errors="replace").strip()[-300:]
     if got is None:
         raise BenchError(f"{server.name}: transfer timed out after {timeout}s")
+    if got == "stalled":
+        where = f"{progress()} bytes at the destination" if progress else "stdout silent"
+        raise BenchError(f"{server.name}: transfer hung (no progress for {STALL_S}s, {where})")
     if p.returncode != 0:
         raise BenchError(f"{server.name}: {' '.join(argv[-2:])[:120]} exited "
                          f"{p.returncode}: {err}")
@@ -176,22 +187,37 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
             "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib}
 
 
-def _drain(p, deadline, keep):
+def _drain(p, deadline, keep, progress=None, watch=False):
     """Read p.stdout to EOF by the deadline: (bytes counted, text kept if `keep`).
 
+    ("stalled", "") when neither the byte count nor progress() moved for STALL_S seconds.
     Raises subprocess.TimeoutExpired at the deadline."""
-    if p.stdout is None:
-        p.wait(timeout=max(0.0, deadline - time.perf_counter()))
-        return 0, ""
-    fd, count, kept = p.stdout.fileno(), 0, []
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups of this reader
-    except OSError:
-        pass
+    fd = p.stdout.fileno() if p.stdout is not None else None
+    count, kept = 0, []
+    if fd is not None:
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups of this reader
+        except OSError:
+            pass
+    last, last_change = None, time.perf_counter()
     while True:
-        left = deadline - time.perf_counter()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        now = time.perf_counter()
+        if now >= deadline:
             raise subprocess.TimeoutExpired(p.args, 0)
+        mark = (count, progress() if progress else None)
+        if mark != last:
+            last, last_change = mark, now
+        elif watch and now - last_change > STALL_S:
+            return "stalled", ""
+        wait = min(1.0, deadline - now)
+        if fd is None:
+            try:
+                p.wait(timeout=wait)
+                return 0, ""
+            except subprocess.TimeoutExpired:
+                continue
+        if not select.select([fd], [], [], wait)[0]:
+            continue
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             return count, b"".join(kept).decode(errors="replace")

@@ -93,7 +93,8 @@ class FileTransfer(Scenario):
         # The server side of a transfer includes OpenSSH's sftp-server and the scp binary
         # (hatch has both built in), so they count in the connection's memory.
         r = timed_transfer(ctx, server, self._argv(ctx, server, tool, direction, src, dst),
-                           timeout=30 + size / 5e6, helpers=("sftp-server", "scp"))
+                           timeout=30 + size / 5e6, helpers=("sftp-server", "scp"),
+                           progress=lambda: os.path.getsize(dst) if os.path.exists(dst) else -1)
         got = -1
         if os.path.exists(dst):
             got = os.path.getsize(dst)
