@@ -51,7 +51,10 @@ FdWatch* ChannelPump::WatchFor(int fd) {
 void ChannelPump::OnChannelClosed() {
   output_closed_ = true;
   client_eof_ = true;
-  for (Source& s : sources_) s.eof = true;
+  for (Source& s : sources_) {
+    s.eof = true;
+    s.unsent.clear();  // nowhere to send it
+  }
 }
 
 void ChannelPump::Stop() {
@@ -60,7 +63,8 @@ void ChannelPump::Stop() {
 }
 
 bool ChannelPump::sources_done() const {
-  return std::all_of(sources_.begin(), sources_.end(), [](const Source& s) { return s.eof; });
+  return std::all_of(sources_.begin(), sources_.end(),
+                     [](const Source& s) { return s.eof && s.unsent.empty(); });
 }
 
 bool ChannelPump::input_done() const {
@@ -115,8 +119,10 @@ void ChannelPump::PullHeldInput() {
       continue;
     }
     if (!libssh_holds_) return;
-    // libssh's buffer is known to hold data, so this read handles no packets (and so runs
-    // no callbacks); it re-opens the window by what it takes.
+    // When libssh's buffer holds data this read handles no packets; after
+    // PickUpEarlierInput() it may find the buffer empty and poll once without waiting (this
+    // runs in Poll(), where nested callbacks are allowed). It re-opens the window by what it
+    // takes.
     char buf[kChunk];
     int n = ssh_channel_read_timeout(channel_, buf, sizeof buf, 0, 0);
     if (n <= 0) {
@@ -129,7 +135,43 @@ void ChannelPump::PullHeldInput() {
   if (sink_failed_) staged_.clear();
 }
 
+// Hands `data` to libssh, keeping what it does not take: ssh_channel_write() takes nothing
+// while a key re-exchange runs (OpenSSH re-keys every GiB or so) and returns 0. Its flush
+// may poll, and so call this pump's callbacks, nested: `sending` keeps them from sending
+// newer bytes ahead of these.
+bool ChannelPump::Send(Source* s, const char* data, size_t len) {
+  s->sending = true;
+  int rc = s->extended ? ssh_channel_write_stderr(channel_, data, static_cast<uint32_t>(len))
+                       : ssh_channel_write(channel_, data, static_cast<uint32_t>(len));
+  s->sending = false;
+  if (rc == SSH_ERROR) {
+    s->eof = true;
+    return false;
+  }
+  return static_cast<size_t>(rc) == len || (s->unsent.append(data + rc, len - rc), true);
+}
+
+void ChannelPump::FlushUnsent(Source* s) {
+  if (s->unsent.empty() || s->sending || stopped_ || output_closed_) return;
+  s->sending = true;
+  int rc = s->extended
+               ? ssh_channel_write_stderr(channel_, s->unsent.data(), static_cast<uint32_t>(s->unsent.size()))
+               : ssh_channel_write(channel_, s->unsent.data(), static_cast<uint32_t>(s->unsent.size()));
+  s->sending = false;
+  if (rc == SSH_ERROR) {
+    s->eof = true;
+    s->unsent.clear();
+    return;
+  }
+  s->unsent.erase(0, static_cast<size_t>(rc));
+}
+
 ChannelPump::ReadResult ChannelPump::Read(Source* s) {
+  if (s->sending) return ReadResult::kNoWindow;  // nested inside this source's own write
+  if (!s->unsent.empty()) {
+    FlushUnsent(s);
+    if (!s->unsent.empty()) return ReadResult::kNoWindow;
+  }
   if (s->eof) return ReadResult::kEnd;
   const int budget = Budget();
   if (budget <= 0) return ReadResult::kNoWindow;
@@ -137,10 +179,8 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
   ssize_t n = ::read(s->fd, buf, static_cast<size_t>(budget));
   if (n > 0) {
     ctx_->MarkActivity();
-    int rc = s->extended ? ssh_channel_write_stderr(channel_, buf, static_cast<uint32_t>(n))
-                         : ssh_channel_write(channel_, buf, static_cast<uint32_t>(n));
-    if (rc == SSH_ERROR) s->eof = true;
-    return ReadResult::kData;
+    Send(s, buf, static_cast<size_t>(n));
+    return s->unsent.empty() ? ReadResult::kData : ReadResult::kNoWindow;
   }
   if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
     return ReadResult::kWouldBlock;
@@ -172,12 +212,13 @@ void ChannelPump::DrainSources() {
 void ChannelPump::Poll() {
   if (stopped_) return;
   PullHeldInput();
+  for (Source& s : sources_) FlushUnsent(&s);
   const bool can_send = Budget() > 0;
   const bool sink_waits = sink_ >= 0 && sink_blocked_ && !sink_failed_;
   for (auto& [fd, watch] : watches_) {
     short events = 0;
     for (const Source& s : sources_) {
-      if (s.fd == fd && !s.eof && can_send) events |= POLLIN;
+      if (s.fd == fd && !s.eof && s.unsent.empty() && can_send) events |= POLLIN;
     }
     if (fd == sink_ && sink_waits) events |= POLLOUT;
     watch->Want(events);

@@ -41,6 +41,10 @@ class ChannelPump {
   // Input: channel data from the client is written to `fd` (may be a source fd too).
   void SetSink(int fd);
 
+  // libssh may hold channel data that arrived before this pump existed (its data callback
+  // was not set yet): the next Poll() looks for it.
+  void PickUpEarlierInput() { libssh_holds_ = true; }
+
   // Stops writing to the sink (call before closing it); later input is dropped.
   void CloseSink();
 
@@ -70,11 +74,15 @@ class ChannelPump {
   struct Source {
     int fd;
     bool extended;
-    bool eof = false;
+    bool eof = false;      // nothing more to read
+    std::string unsent;    // read, but not taken by libssh yet (it takes none while re-keying)
+    bool sending = false;  // inside ssh_channel_write, which may run this pump's callbacks
   };
   enum class ReadResult { kData, kWouldBlock, kEnd, kNoWindow };
 
   ReadResult Read(Source* source);
+  bool Send(Source* source, const char* data, size_t len);  // false: the channel is gone
+  void FlushUnsent(Source* source);
   size_t Write(const char* data, size_t len);
   void PullHeldInput();
   int Budget() const;

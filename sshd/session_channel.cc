@@ -156,6 +156,7 @@ absl::Status SessionChannel::StartProcess(SpawnRequest request, const std::strin
     pump_->AddSource(stderr_.get(), /*extended=*/true);
     pump_->SetSink(stdin_.get());
   }
+  pump_->PickUpEarlierInput();  // data the client sent before the process existed
   LogInfo("session.started", {{"peer", ctx_->peer()},
                               {"type", what},
                               {"command", command_},

@@ -62,6 +62,9 @@ TcpTunnel::TcpTunnel(ConnectionContext* ctx, ssh_channel channel, UniqueFd socke
   ssh_set_channel_callbacks(channel_, &callbacks_);
   pump_.AddSource(socket_.get(), /*extended=*/false);
   pump_.SetSink(socket_.get());
+  // A forwarded-tcpip channel's first data can arrive with the client's open confirmation,
+  // before these callbacks were set.
+  pump_.PickUpEarlierInput();
 }
 
 TcpTunnel::~TcpTunnel() { Close(); }
