@@ -148,6 +148,22 @@ def test_large_upload_no_byte_lost(sshd, ssh, tmp_path):
     assert r.stdout.split()[0].decode() == expected
 
 
+@pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"])
+def test_key_re_exchanges_mid_stream_lose_and_reorder_nothing(sshd, ssh, tmp_path, cipher):
+    # OpenSSH re-keys every GiB or so; RekeyLimit=1M makes it happen dozens of times here.
+    # libssh takes no channel data while re-keying: every byte must still arrive, in order.
+    size = 48 * MiB
+    src = tmp_path / "rekey.bin"
+    data = os.urandom(size)
+    src.write_bytes(data)
+    opts = ("-o", "RekeyLimit=1M", "-c", cipher)
+    with open(src, "rb") as f:
+        r = subprocess.run(ssh.argv(sshd, "cat", opts=opts), stdin=f, capture_output=True,
+                           timeout=180)
+    assert (r.returncode, len(r.stdout)) == (0, size)
+    assert _sha(r.stdout) == _sha(data)
+
+
 def test_cat_both_ways_concurrently_no_deadlock(sshd, ssh, tmp_path):
     # cat writes its output while the client is still sending: both windows must move.
     size = 64 * MiB
