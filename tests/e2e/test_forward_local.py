@@ -103,11 +103,6 @@ def test_ssh_L_target_half_close_client_sees_eof_and_can_still_send(sshd, forwar
     target_half_close_then_client_sends(sshd, forwards, targets, os.urandom(64 * 1024), 0)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when the client's CHANNEL_CLOSE arrives while "
-                   "channel data is still held back (the target's socket is not writable "
-                   "yet), TcpTunnel closes the socket at once and the held-back tail is lost; "
-                   "the target sees a clean EOF after a truncated stream. OpenSSH's sshd "
-                   "drains it first.")
 def test_ssh_L_data_in_flight_when_the_client_closes_reaches_a_slow_target(sshd, forwards,
                                                                            targets):
     # The target half-closed first, so ssh sends EOF and CLOSE right after the last byte,

@@ -71,10 +71,6 @@ def test_ssh_R_target_refused_by_the_client_closes_that_connection_only(sshd, fo
     assert is_listening(dead) and f.proc.poll() is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when the client's CHANNEL_CLOSE arrives while "
-                   "channel data is still held back (the socket is not writable yet), TcpTunnel "
-                   "closes the socket at once and the held-back tail is lost; the reader sees a "
-                   "clean EOF after a truncated stream. OpenSSH's sshd drains it first.")
 def test_ssh_R_data_in_flight_when_the_client_closes_reaches_a_slow_reader(sshd, forwards,
                                                                            targets):
     payload = os.urandom(16 * MIB)
@@ -290,11 +286,6 @@ def test_paramiko_origin_on_a_dual_stack_listener_is_the_plain_peer_address(fwd,
         chan.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: channel data that arrives together with the "
-                   "client's OPEN_CONFIRMATION of a forwarded-tcpip channel (before Poll() "
-                   "promotes the pending open to a TcpTunnel and sets the data callback) stays "
-                   "in libssh's channel buffer until the next packet arrives: a server that "
-                   "speaks first (SMTP, FTP, SSH banners) behind ssh -R can hang")
 def test_paramiko_data_right_behind_the_open_confirmation_is_delivered(fwd):
     raw = fwd.transport.sock
     greeted = queue.Queue()
@@ -329,7 +320,6 @@ CANCELLED_STILL_MATCHES = (
     "cancel 'succeeds' on the old listener while the new one keeps listening")
 
 
-@pytest.mark.xfail(strict=True, reason=CANCELLED_STILL_MATCHES)
 def test_paramiko_cancel_after_forwarding_the_port_again_closes_the_new_listener(fwd):
     port = fwd.forward("127.0.0.1", 0)
     with connect(port):  # a tunnel that stays open across the cancel
@@ -342,7 +332,6 @@ def test_paramiko_cancel_after_forwarding_the_port_again_closes_the_new_listener
         assert connect_refused(port), "the new listener is still open after its cancel"
 
 
-@pytest.mark.xfail(strict=True, reason=CANCELLED_STILL_MATCHES)
 def test_paramiko_max_remote_listeners_counts_only_listening_ones(sshd_factory, pm):
     d = sshd_factory.start("-maxRemoteListeners=1")
     f = Forwarded(pm.connect(d).get_transport())
