@@ -135,35 +135,31 @@ void ChannelPump::PullHeldInput() {
   if (sink_failed_) staged_.clear();
 }
 
-// Hands `data` to libssh, keeping what it does not take: ssh_channel_write() takes nothing
-// while a key re-exchange runs (OpenSSH re-keys every GiB or so) and returns 0. Its flush
-// may poll, and so call this pump's callbacks, nested: `sending` keeps them from sending
-// newer bytes ahead of these.
-bool ChannelPump::Send(Source* s, const char* data, size_t len) {
+// ssh_channel_write() takes nothing while a key re-exchange runs (OpenSSH re-keys every GiB
+// or so) and returns 0; its flush may poll, and so call this pump's callbacks nested:
+// `sending` keeps them from sending newer bytes ahead of these. SSH_ERROR ends the source.
+size_t ChannelPump::WriteToChannel(Source* s, const char* data, size_t len) {
   s->sending = true;
   int rc = s->extended ? ssh_channel_write_stderr(channel_, data, static_cast<uint32_t>(len))
                        : ssh_channel_write(channel_, data, static_cast<uint32_t>(len));
   s->sending = false;
   if (rc == SSH_ERROR) {
     s->eof = true;
-    return false;
+    s->unsent.clear();
+    return len;
   }
-  return static_cast<size_t>(rc) == len || (s->unsent.append(data + rc, len - rc), true);
+  return static_cast<size_t>(rc);
+}
+
+void ChannelPump::Send(Source* s, const char* data, size_t len) {
+  size_t taken = WriteToChannel(s, data, len);
+  if (taken < len) s->unsent.append(data + taken, len - taken);
 }
 
 void ChannelPump::FlushUnsent(Source* s) {
   if (s->unsent.empty() || s->sending || stopped_ || output_closed_) return;
-  s->sending = true;
-  int rc = s->extended
-               ? ssh_channel_write_stderr(channel_, s->unsent.data(), static_cast<uint32_t>(s->unsent.size()))
-               : ssh_channel_write(channel_, s->unsent.data(), static_cast<uint32_t>(s->unsent.size()));
-  s->sending = false;
-  if (rc == SSH_ERROR) {
-    s->eof = true;
-    s->unsent.clear();
-    return;
-  }
-  s->unsent.erase(0, static_cast<size_t>(rc));
+  size_t taken = WriteToChannel(s, s->unsent.data(), s->unsent.size());
+  s->unsent.erase(0, std::min(taken, s->unsent.size()));
 }
 
 ChannelPump::ReadResult ChannelPump::Read(Source* s) {

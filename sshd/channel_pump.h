@@ -81,7 +81,8 @@ class ChannelPump {
   enum class ReadResult { kData, kWouldBlock, kEnd, kNoWindow };
 
   ReadResult Read(Source* source);
-  bool Send(Source* source, const char* data, size_t len);  // false: the channel is gone
+  size_t WriteToChannel(Source* source, const char* data, size_t len);
+  void Send(Source* source, const char* data, size_t len);  // keeps what libssh did not take
   void FlushUnsent(Source* source);
   size_t Write(const char* data, size_t len);
   void PullHeldInput();
