@@ -150,7 +150,8 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
             # into `wc -c` shows nothing until its end, so only the timeout bounds it.
             got, text = _drain(p, t0 + timeout, keep=stdout_text is not None, progress=progress,
                                watch=progress is not None or stdout_bytes is not None)
-            p.wait(timeout=max(1.0, t0 + timeout - time.perf_counter()))
+            if got != "stalled":  # a hung client is killed below, not waited for
+                p.wait(timeout=max(1.0, t0 + timeout - time.perf_counter()))
         except subprocess.TimeoutExpired:
             got = None
         finally:
