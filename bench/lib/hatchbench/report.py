@@ -47,14 +47,13 @@ def table(rows, servers):
 
 
 def footnotes(rows):
-    seen, out = set(), []
+    """One line per (server, reason), naming every row it emptied."""
+    groups = {}
     for r in rows:
         for server, why in r.missing.items():
-            key = (server, why)
-            if key not in seen:
-                seen.add(key)
-                out.append(f"  n/a {LABELS.get(server, server)} ({r.label.strip()}): {why}")
-    return out
+            groups.setdefault((server, why), []).append(r.label.strip())
+    return [f"  n/a {LABELS.get(server, server)} ({'; '.join(labels)}): {why}"
+            for (server, why), labels in groups.items()]
 
 
 def write_json(path, data):
