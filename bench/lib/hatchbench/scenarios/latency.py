@@ -10,7 +10,6 @@ import subprocess
 import time
 
 from .base import Row, Scenario, Target, median, p90
-from .. import procmem
 from ..user import BenchError
 
 
