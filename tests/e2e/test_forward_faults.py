@@ -6,13 +6,15 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import paramiko
 import pytest
 
 from conftest import descendants, wait_until, zombies_below
-from test_forward_support import (IO_TIMEOUT, connect, connection_processes, echo, echo_round_trip,
-                                  fds_of, local_forward, recv_all, refused_port, reset_after)
+from test_forward_support import (IO_TIMEOUT, connect, connection_processes, crashed_connections,
+                                  echo, echo_round_trip, fd_targets, local_forward, recv_all,
+                                  refused_port, reset_after, wait_no_new_fds)
 from test_forward_support import forwards, targets  # noqa: F401 (fixtures)
 
 MIB = 1 << 20
@@ -21,7 +23,7 @@ MIB = 1 << 20
 def idle_listener_fds(daemon):
     """The listener's fds once no connection is left."""
     wait_until(lambda: not descendants(daemon.pid), 15, what="every connection to end")
-    return fds_of(daemon.pid)
+    return fd_targets(daemon.pid)
 
 
 def test_target_reset_mid_stream_ends_only_that_tunnel(sshd, forwards, targets):
@@ -54,9 +56,10 @@ def test_refusals_and_failed_lookups_leak_nothing(sshd, pm, targets):
     tr = client.get_transport()
     chan = tr.open_channel("direct-tcpip", ("127.0.0.1", t.port), ("127.0.0.1", 0))
     chan.close()
+    assert t.wait_accepted(1).done.wait(10)  # that tunnel's socket is closed
     [conn] = connection_processes(sshd)
     wait_until(lambda: len(descendants(sshd.pid)) == 1, 10, what="only the connection process")
-    before = fds_of(conn)
+    before = fd_targets(conn)
     dead = refused_port()
     for i in range(20):
         host, port = ("127.0.0.1", dead) if i % 2 else ("no-such-host.invalid", 80)
@@ -69,7 +72,7 @@ def test_refusals_and_failed_lookups_leak_nothing(sshd, pm, targets):
         chan.settimeout(IO_TIMEOUT)
         assert chan.recv(1) == b"x"
         chan.close()
-    wait_until(lambda: fds_of(conn) == before, 10, what=f"the connection's fds back to {before}")
+    wait_no_new_fds(conn, before)
     assert descendants(sshd.pid) == [conn]  # every lookup child was reaped
     assert not zombies_below(sshd.pid)
 
@@ -90,7 +93,8 @@ def test_client_killed_mid_transfer_daemon_cleans_up_and_keeps_serving(sshd, for
     wait_until(lambda: conn not in descendants(sshd.pid), 15, what="the connection process to go")
     assert c.done.wait(15)  # its socket to the target was closed
     s.close()
-    assert idle_listener_fds(sshd) == before
+    wait_until(lambda: not descendants(sshd.pid), 15, what="every connection to end")
+    wait_no_new_fds(sshd.pid, before)
     _, lport2 = local_forward(forwards, sshd, t.port)
     with connect(lport2) as s2:
         assert echo_round_trip(s2, b"after the kill") == b"after the kill"
@@ -115,7 +119,8 @@ def test_client_killed_with_remote_listeners_frees_them_and_the_listener_fds(ssh
     t.wait_accepted(1)
     f.proc.send_signal(signal.SIGKILL)
     f.wait_exit()
-    assert idle_listener_fds(sshd) == before
+    wait_until(lambda: not descendants(sshd.pid), 15, what="every connection to end")
+    wait_no_new_fds(sshd.pid, before)
     for p in ports:
         with pytest.raises(ConnectionRefusedError):
             connect(p, timeout=5)
@@ -128,3 +133,95 @@ def _send_quietly(sock, data):
         sock.sendall(data)
     except OSError:
         pass
+
+
+def mix_remote_knocks_with_tunnel_opens(daemon, pm, target, seconds):
+    """One connection: three threads keep connecting to a remote forward (so forwarded-tcpip
+    opens are pending most of the time), two stream data through tunnels (packets arrive all
+    the time) and ten open direct-tcpip channels, holding up to 120 at once (the
+    connection's channel list grows through every size). Returns (errors, counts)."""
+    client = pm.connect(daemon)
+    tr = client.get_transport()
+    rport = tr.request_port_forward("127.0.0.1", 0, handler=lambda chan, origin, server:
+                                    chan.close())
+    stop = threading.Event()
+    counts = {"remote": 0, "local": 0}
+    errors = []
+
+    def knock():
+        while not stop.is_set():
+            try:
+                with connect(rport, timeout=10) as s:
+                    recv_all(s)
+                counts["remote"] += 1
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+                return
+
+    def tunnels():
+        while not stop.is_set():
+            chans = []
+            try:
+                for _ in range(12):
+                    chans.append(tr.open_channel("direct-tcpip", ("127.0.0.1", target.port),
+                                                 ("127.0.0.1", 0), timeout=20))
+            except Exception as e:  # noqa: BLE001 (the connection died: any paramiko error)
+                errors.append(e)
+                return
+            counts["local"] += len(chans)
+            for chan in chans:
+                chan.close()
+
+    def stream():
+        """Keeps packets arriving all the time, so the connection is rarely idle in its poll
+        and packets are often handled inside the nested ones."""
+        try:
+            chan = tr.open_channel("direct-tcpip", ("127.0.0.1", target.port), ("127.0.0.1", 0),
+                                   timeout=20)
+            chan.settimeout(IO_TIMEOUT)
+            block = b"s" * 16384
+            while not stop.is_set():
+                chan.sendall(block)
+                while chan.recv_ready():
+                    chan.recv(1 << 20)
+            chan.close()
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    workers = [threading.Thread(target=knock, daemon=True) for _ in range(3)]
+    workers += [threading.Thread(target=stream, daemon=True) for _ in range(2)]
+    workers += [threading.Thread(target=tunnels, daemon=True) for _ in range(10)]
+    for w in workers:
+        w.start()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join(30)
+    if not errors:
+        assert tr.is_active()
+        assert client.exec_command("echo alive")[1].read() == b"alive\n"
+    client.close()
+    return errors, counts
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: Connection::PollChannels iterates channels_ "
+                   "(a std::vector) with a range-for while handlers' Poll() call into libssh "
+                   "functions that handle incoming packets (ChannelPump::PullHeldInput -> "
+                   "ssh_channel_read_timeout, RemoteForwardListener -> "
+                   "ssh_channel_open_reverse_forward); a CHANNEL_OPEN handled there pushes "
+                   "onto channels_, the vector reallocates, and the loop calls Poll() through a "
+                   "moved-from handler: the connection process segfaults (ASan: "
+                   "heap-use-after-free at connection.cc:321)")
+def test_tunnels_opened_while_remote_forward_opens_are_pending_keep_the_connection(sshd, pm,
+                                                                                   targets):
+    """While a forwarded-tcpip open is pending, libssh handles incoming packets inside the
+    open call (a nested poll), so a direct-tcpip open can arrive in the middle of the
+    connection's loop over its channels. Six fresh connections (each one's channel list
+    starts small and grows) must all survive."""
+    t = targets(echo)
+    for _ in range(6):
+        errors, counts = mix_remote_knocks_with_tunnel_opens(sshd, pm, t, seconds=1)
+        assert not errors, (f"{crashed_connections(sshd)} connection(s) crashed", errors[:3],
+                            counts, sshd.stderr_text()[-3000:])
+        assert counts["remote"] > 3 and counts["local"] > 40, counts
+    assert "AddressSanitizer" not in sshd.stderr_text()

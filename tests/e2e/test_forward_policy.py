@@ -121,7 +121,7 @@ def test_idle_timeout_closes_a_connection_whose_tunnel_is_idle(sshd_factory, for
         f.wait_exit(timeout=15)  # the daemon closed the connection
         assert 1.5 <= time.monotonic() - t0 <= 8
         assert recv_all(s)[0] == b""
-    assert d.find_logs("sshd.connection.closed", reason="idle timeout")
+    d.wait_log("sshd.connection.closed", reason="idle timeout")
     assert t.conns[0].done.wait(10)  # the tunnel's socket to the target is closed too
 
 

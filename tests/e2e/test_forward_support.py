@@ -8,6 +8,7 @@
 Everything that waits has a timeout. All traffic stays on 127.0.0.1 / ::1.
 """
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -397,3 +398,58 @@ def connection_processes(daemon):
 
 def fds_of(pid):
     return sorted(os.listdir(f"/proc/{pid}/fd"))
+
+
+def fd_targets(pid):
+    """{fd: what it points at} of a process."""
+    out = {}
+    for fd in fds_of(pid):
+        try:
+            out[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def wait_no_new_fds(pid, before, timeout=10):
+    """Waits until `pid` holds no fd beyond `before` (a fd_targets() snapshot): what a test
+    opened through the process was all closed. (A subset, not equality: a connection from
+    outside the test being accepted while the snapshot was taken must not count as a leak.)"""
+    def clean():
+        return set(fd_targets(pid).items()) <= set(before.items())
+
+    try:
+        wait_until(clean, timeout, what="no fd beyond the ones before")
+    except AssertionError:
+        raise AssertionError(f"fds before {before}, now {fd_targets(pid)}") from None
+
+
+CRASH_BUG = ("BUG: the connection process crashed: Connection::PollChannels iterates channels_ "
+             "while a handler's libssh call handles a CHANNEL_OPEN that makes it reallocate "
+             "(test_forward_faults.py shows it every time; here it happens now and then)")
+
+
+def crashed_connections(daemon, settle=3):
+    """How many connection processes ended without logging sshd.connection.closed (a crash:
+    a connection that ends in any orderly way logs it)."""
+    def missing():
+        authenticated = {e["data"]["peer"] for e in daemon.find_logs("sshd.connection.authenticated")}
+        closed = {e["data"]["peer"] for e in daemon.find_logs("sshd.connection.closed")}
+        return len(authenticated - closed) - len(connection_processes(daemon))
+
+    deadline = time.monotonic() + settle
+    while missing() > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return max(missing(), 0)
+
+
+@contextlib.contextmanager
+def xfail_on_known_crash(daemon):
+    """Turns a failure caused by the known connection crash (CRASH_BUG) into an xfail; any
+    other failure stays a failure. Remove once the bug is fixed."""
+    try:
+        yield
+    except Exception:
+        if crashed_connections(daemon):
+            pytest.xfail(CRASH_BUG)
+        raise
