@@ -318,7 +318,9 @@ void Connection::ReapChildren() {
 }
 
 void Connection::PollChannels() {
-  for (Channel& c : channels_) c.handler->Poll();
+  // By index: a handler's Poll() may run libssh, which may open a channel (appending to
+  // channels_ and moving its elements). The handlers themselves never move.
+  for (size_t i = 0; i < channels_.size(); ++i) channels_[i].handler->Poll();
   std::erase_if(channels_, [](const Channel& c) { return c.handler->Finished(); });
 }
 
@@ -379,7 +381,7 @@ void Connection::CheckTimers() {
 }
 
 void Connection::EndSessions() {
-  for (Channel& c : channels_) c.handler->Hangup();
+  for (size_t i = 0; i < channels_.size(); ++i) channels_[i].handler->Hangup();
   channels_.clear();
   // Give hung-up groups their grace time, then SIGKILL; adopted orphans go the same way.
   const absl::Time deadline = absl::Now() + state_->config->kill_grace_time + absl::Seconds(1);

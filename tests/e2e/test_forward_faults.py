@@ -204,14 +204,6 @@ def mix_remote_knocks_with_tunnel_opens(daemon, pm, target, seconds):
     return errors, counts
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Connection::PollChannels iterates channels_ "
-                   "(a std::vector) with a range-for while handlers' Poll() call into libssh "
-                   "functions that handle incoming packets (ChannelPump::PullHeldInput -> "
-                   "ssh_channel_read_timeout, RemoteForwardListener -> "
-                   "ssh_channel_open_reverse_forward); a CHANNEL_OPEN handled there pushes "
-                   "onto channels_, the vector reallocates, and the loop calls Poll() through a "
-                   "moved-from handler: the connection process segfaults (ASan: "
-                   "heap-use-after-free at connection.cc:321)")
 def test_tunnels_opened_while_remote_forward_opens_are_pending_keep_the_connection(sshd, pm,
                                                                                    targets):
     """While a forwarded-tcpip open is pending, libssh handles incoming packets inside the
