@@ -17,7 +17,7 @@ class Throughput(Scenario):
     title = "exec channel throughput"
 
     def run(self, ctx):
-        mib, runs = (64, 3) if ctx.quick else (512, 3)
+        mib, runs = (64, 1) if ctx.quick else (512, 3)
         runs = ctx.runs or runs
         size = mib * MIB
         ctx.details["throughput"] = {"mib": mib, "runs": runs, "raw": {}}
