@@ -27,7 +27,11 @@ absl::Status BuildAppEnvironment(Environment& env, const std::string& app_dir,
     if (!path.ok()) continue;
     if (absl::Status s = SetOrExplain(env, name, *path); !s.ok()) return s;
   }
+  return BuildServiceEnvironment(env, flags, report);
+}
 
+absl::Status BuildServiceEnvironment(Environment& env, const CredhubFlags& flags,
+                                     const ReportFn& report) {
   if (auto rewritten = RewriteVcapApplication(env.Get("VCAP_APPLICATION"), env.Get("INSTANCE_GUID"),
                                               env.Get("PORT"), env.Get("INSTANCE_INDEX"))) {
     if (absl::Status s = SetOrExplain(env, "VCAP_APPLICATION", *rewritten); !s.ok()) return s;

@@ -24,6 +24,11 @@ namespace hatch::lifecycle {
 absl::Status BuildAppEnvironment(Environment& env, const std::string& app_dir,
                                  const CredhubFlags& flags, const ReportFn& report);
 
+// Steps 3 to 5 alone (VCAP_APPLICATION, credhub, DATABASE_URL): what every kind of droplet
+// gets, whatever its layout (Cloud Native Buildpacks droplets too).
+absl::Status BuildServiceEnvironment(Environment& env, const CredhubFlags& flags,
+                                     const ReportFn& report);
+
 }  // namespace hatch::lifecycle
 
 #endif  // HATCH_LIFECYCLE_APP_ENV_H_

@@ -12,6 +12,8 @@ namespace {
 
 constexpr absl::string_view kAttemptsFlag = "credhubConnectAttempts";
 constexpr absl::string_view kDelayFlag = "credhubRetryDelay";
+constexpr absl::string_view kAppPidFlag = "appPid";
+constexpr absl::string_view kProcessTypeFlag = "processType";
 
 absl::Status ParseError() { return absl::InvalidArgumentError("parse error"); }
 absl::Status RangeError() { return absl::OutOfRangeError("value out of range"); }
@@ -185,15 +187,22 @@ absl::StatusOr<absl::Duration> ParseGoDuration(absl::string_view s) {
   return absl::Nanoseconds(static_cast<int64_t>(total));
 }
 
-absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& args) {
+absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& args,
+                                               AppFlags* app, size_t* consumed) {
   CredhubFlags flags;
   for (size_t i = 0; i < args.size();) {
     const std::string& s = args[i];
-    if (s.size() < 2 || s[0] != '-') break;  // the first non-flag stops parsing
+    if (s.size() < 2 || s[0] != '-') {  // the first non-flag stops parsing
+      if (consumed != nullptr) *consumed = i;
+      return flags;
+    }
     size_t minuses = 1;
     if (s[1] == '-') {
       minuses = 2;
-      if (s.size() == 2) break;  // "--"
+      if (s.size() == 2) {  // "--" ends the flags
+        if (consumed != nullptr) *consumed = i + 1;
+        return flags;
+      }
     }
     absl::string_view name = absl::string_view(s).substr(minuses);
     if (name.empty() || name[0] == '-' || name[0] == '=') {
@@ -207,7 +216,8 @@ absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& a
       name = name.substr(0, eq);
       has_value = true;
     }
-    if (name != kAttemptsFlag && name != kDelayFlag) {
+    const bool app_flag = app != nullptr && (name == kAppPidFlag || name == kProcessTypeFlag);
+    if (name != kAttemptsFlag && name != kDelayFlag && !app_flag) {
       if (name == "help" || name == "h") return absl::CancelledError("help requested");
       return absl::InvalidArgumentError(absl::StrCat("flag provided but not defined: -", name));
     }
@@ -219,7 +229,16 @@ absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& a
       return absl::InvalidArgumentError(absl::StrCat("flag needs an argument: -", name));
     }
     absl::Status bad;
-    if (name == kAttemptsFlag) {
+    if (name == kAppPidFlag) {
+      auto n = ParseGoInt(value);
+      if (n.ok() && *n >= 0 && *n <= INT32_MAX) {
+        app->app_pid = *n;
+      } else {
+        bad = n.ok() ? RangeError() : n.status();
+      }
+    } else if (name == kProcessTypeFlag) {
+      app->process_type = value;
+    } else if (name == kAttemptsFlag) {
       auto n = ParseGoInt(value);
       if (n.ok()) {
         flags.connect_attempts = *n;
@@ -239,15 +258,28 @@ absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& a
           absl::StrCat("invalid value ", GoQuote(value), " for flag -", name, ": ", bad.message()));
     }
   }
+  if (consumed != nullptr) *consumed = args.size();
   return flags;
 }
 
-std::string CredhubFlagsUsage(absl::string_view program) {
-  return absl::StrCat("Usage of ", program, ":\n",
+std::string CredhubFlagsUsage(absl::string_view program, bool with_app_flags) {
+  // Go lists flags sorted by name.
+  const std::string app_pid = with_app_flags
+      ? absl::StrCat("  -", kAppPidFlag, " int\n",
+                     "    \tthe app process whose environment to take (apps without droplet "
+                     "metadata; default: found)\n")
+      : "";
+  const std::string process_type = with_app_flags
+      ? absl::StrCat("  -", kProcessTypeFlag, " string\n",
+                     "    \tthe Cloud Native Buildpacks process type (default $CNB_PROCESS_TYPE "
+                     "or web)\n")
+      : "";
+  return absl::StrCat("Usage of ", program, ":\n", app_pid,
                       "  -", kAttemptsFlag, " int\n",
                       "    \thow many times to try the credhub interpolation request (default 3)\n",
                       "  -", kDelayFlag, " duration\n",
-                      "    \thow long to wait between credhub attempts (default 1s)\n");
+                      "    \thow long to wait between credhub attempts (default 1s)\n",
+                      process_type);
 }
 
 }  // namespace hatch::lifecycle

@@ -25,15 +25,29 @@ struct CredhubFlags {
   absl::Duration retry_delay = absl::Seconds(1);
 };
 
+// hatch's own flags of `shell` (app_launch.h), accepted only where the caller passes a place
+// for them:
+//   -appPid=N         the app process whose environment to take (apps without droplet metadata)
+//   -processType=T    the CNB process type whose env.launch/<T> and profile.d/<T> apply
+struct AppFlags {
+  int64_t app_pid = 0;
+  std::string process_type;
+};
+
 // Parses args (the arguments after the positional ones). -h / -help yield a status whose code
 // is kCancelled: the caller prints CredhubFlagsUsage() and exits 0, as Go does. Any other error
 // is kInvalidArgument with Go's message ("flag provided but not defined: -x", "invalid value
 // \"x\" for flag -credhubConnectAttempts: parse error"); Go exits 2 after printing it and the
 // usage.
-absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& args);
+// With `app`, the AppFlags are accepted too. `consumed`, when given, is set to how many
+// arguments were flags (and their values).
+absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& args,
+                                               AppFlags* app = nullptr,
+                                               size_t* consumed = nullptr);
 
-// Go's usage text for a flag set named program ("Usage of shell:\n  -credhubConnectAttempts...").
-std::string CredhubFlagsUsage(absl::string_view program);
+// Go's usage text for a flag set named program ("Usage of shell:\n  -credhubConnectAttempts...");
+// with_app_flags adds the AppFlags.
+std::string CredhubFlagsUsage(absl::string_view program, bool with_app_flags = false);
 
 // time.ParseDuration; exposed for tests.
 absl::StatusOr<absl::Duration> ParseGoDuration(absl::string_view s);

@@ -1,6 +1,7 @@
 #include "lifecycle/mains.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "lifecycle/app_env.h"
+#include "lifecycle/app_launch.h"
 #include "lifecycle/credhub_flags.h"
 #include "lifecycle/environment.h"
 #include "lifecycle/go_path.h"
@@ -32,30 +34,23 @@ void ReportOnStdout(absl::string_view line) {
 
 // Go's flag package with ExitOnError: usage and 0 for -h, the error, usage and 2 otherwise.
 // nullopt when the flags parsed.
+// `app` (shell only) accepts hatch's app flags too; `consumed` counts the flag arguments.
 std::optional<int> ParseFlagsOrExit(const std::vector<std::string>& args, absl::string_view program,
-                                    CredhubFlags* flags) {
-  auto parsed = ParseCredhubFlags(args);
+                                    CredhubFlags* flags, AppFlags* app = nullptr,
+                                    size_t* consumed = nullptr) {
+  auto parsed = ParseCredhubFlags(args, app, consumed);
   if (parsed.ok()) {
     *flags = *parsed;
     return std::nullopt;
   }
+  const std::string usage = CredhubFlagsUsage(program, app != nullptr);
   if (absl::IsCancelled(parsed.status())) {
-    std::fputs(CredhubFlagsUsage(program).c_str(), stderr);
+    std::fputs(usage.c_str(), stderr);
     return 0;
   }
   PrintError(parsed.status().message());
-  std::fputs(CredhubFlagsUsage(program).c_str(), stderr);
+  std::fputs(usage.c_str(), stderr);
   return 2;
-}
-
-// A directory that stat(2) can see; the error says what is wrong with it.
-absl::Status CheckAppDir(const std::string& dir) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat(dir, ": ", std::strerror(errno)));
-  }
-  if (!S_ISDIR(st.st_mode)) return absl::NotFoundError(absl::StrCat(dir, ": not a directory"));
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -63,39 +58,52 @@ absl::Status CheckAppDir(const std::string& dir) {
 int ShellMain(int argc, char** argv) {
   const std::vector<std::string> args(argv, argv + argc);
   const std::string program = args.empty() ? "shell" : args[0];
-  Environment env = Environment::FromProcess();
+  const Environment env = Environment::FromProcess();
 
-  std::string dir;
-  if (args.size() >= 2) {
-    dir = args[1];
-    if (absl::Status s = CheckAppDir(dir); !s.ok()) {
-      PrintError(absl::StrCat("Provided app directory does not exist: ", s.message()));
-      return 1;
-    }
-  } else {
-    dir = GoJoinPath({env.Get("HOME"), "app"});
-    if (absl::Status s = CheckAppDir(dir); !s.ok()) {
-      PrintError(absl::StrCat("Could not infer app directory, please provide one (", s.message(), ")"));
-      return 1;
-    }
-  }
-  if (auto abs = GoAbsPath(dir, env.Get("PWD")); abs.ok()) dir = *abs;
-
-  std::string command = "bash";
-  std::vector<std::string> flag_args;
-  if (args.size() >= 3) {
-    command = args[2];
-    flag_args.assign(args.begin() + 3, args.end());
-  }
+  // hatch: shell [FLAGS] [APP_DIR [COMMAND [FLAGS]]]. The original takes flags only after
+  // COMMAND; leading flags make `shell -appPid=N` possible without naming a dir.
   CredhubFlags flags;
-  if (auto exit_code = ParseFlagsOrExit(flag_args, "shell", &flags)) return *exit_code;
-
-  if (absl::Status s = BuildAppEnvironment(env, dir, flags, ReportOnStdout); !s.ok()) {
-    PrintError(s.message());
+  AppFlags app_flags;
+  size_t first = 1;
+  if (args.size() >= 2 && args[1].size() >= 2 && args[1][0] == '-') {
+    size_t consumed = 0;
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (auto exit_code = ParseFlagsOrExit(rest, "shell", &flags, &app_flags, &consumed)) {
+      return *exit_code;
+    }
+    first += consumed;
+  }
+  const std::vector<std::string> positional(args.begin() + first, args.end());
+  AppLaunchOptions options;
+  if (!positional.empty()) options.app_dir = positional[0];
+  std::string command;
+  if (positional.size() >= 2) command = positional[1];
+  if (positional.size() >= 3) {
+    const std::vector<std::string> trailing(positional.begin() + 2, positional.end());
+    if (auto exit_code = ParseFlagsOrExit(trailing, "shell", &flags, &app_flags, nullptr)) {
+      return *exit_code;
+    }
+  }
+  if (positional.size() >= 1 && options.app_dir.empty()) {
+    PrintError("Provided app directory does not exist: : No such file or directory");
     return 1;
   }
+  options.app_pid = static_cast<pid_t>(app_flags.app_pid);
+  options.process_type = app_flags.process_type;
+  options.uid = ::getuid();
+  options.credhub = flags;
+
+  auto launch = PrepareAppLaunch(env, options, ReportOnStdout);
+  if (!launch.ok()) {
+    PrintError(launch.status().message());
+    return 1;
+  }
+  // The app process's environment has no terminal type; the caller's terminal is this one.
+  if (launch->kind == AppKind::kProcess) {
+    if (auto term = env.Lookup("TERM")) (void)launch->env.Set("TERM", *term);
+  }
   std::fflush(nullptr);
-  const absl::Status s = ExecBash(ShellScript(), program, dir, command, env);
+  const absl::Status s = ExecAppLaunch(*launch, program, command);
   PrintError(s.message());
   return 1;
 }

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "base/unique_fd.h"
+#include "lifecycle/app_launch.h"
 
 #include "sshd/config.h"
 #include "sshd/environment.h"
@@ -41,6 +43,10 @@ class ConnectionContext {
   virtual void AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) = 0;
   // Traffic that keeps the connection from being idle.
   virtual void MarkActivity() = 0;
+  // With -appEnvironment: how to run a command in the app's environment. Prepared at the
+  // first call (which may block for a credhub round trip) and kept for the connection's life;
+  // an error is kept too, so every session of the connection reports the same one.
+  virtual const absl::StatusOr<lifecycle::AppLaunch>& app_launch() = 0;
 };
 
 class ChannelHandler {

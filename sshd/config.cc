@@ -37,6 +37,11 @@ ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2), "SIGHUP to SIGKILL de
 ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
 ABSL_FLAG(int, maxTunnels, 512, "concurrent local forward (direct-tcpip) channels per connection");
 ABSL_FLAG(int, maxRemoteListeners, 64, "remote forward (-R) listeners per connection");
+ABSL_FLAG(bool, appEnvironment, false,
+          "run shell and exec sessions in the app's environment (classic, CNB or app process)");
+ABSL_FLAG(std::string, appDir, "", "with -appEnvironment: the app dir (default: per kind of app)");
+ABSL_FLAG(int, appPid, 0, "with -appEnvironment: the app process to take the environment of "
+          "(default: the oldest process of this user outside hatch, when there is no droplet)");
 
 extern char** environ;
 
@@ -121,6 +126,13 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   c.allow_remote_forwarding = forwarding == "all" || forwarding == "remote";
   c.max_tunnels = absl::GetFlag(FLAGS_maxTunnels);
   c.max_remote_listeners = absl::GetFlag(FLAGS_maxRemoteListeners);
+  c.app_environment = absl::GetFlag(FLAGS_appEnvironment);
+  c.app_dir = absl::GetFlag(FLAGS_appDir);
+  c.app_pid = absl::GetFlag(FLAGS_appPid);
+  if (c.app_pid < 0) return absl::InvalidArgumentError("-appPid must not be negative");
+  if (!c.app_environment && (!c.app_dir.empty() || c.app_pid != 0)) {
+    return absl::InvalidArgumentError("-appDir and -appPid need -appEnvironment");
+  }
 
   for (absl::Status s : {NonNegative("idleTimeout", c.idle_timeout),
                          NonNegative("keepaliveInterval", c.keepalive_interval),

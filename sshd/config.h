@@ -36,6 +36,11 @@ struct Config {
   bool allow_remote_forwarding = true;  // tcpip-forward (ssh -R)
   int max_tunnels = 512;        // concurrent direct-tcpip channels per connection
   int max_remote_listeners = 64;  // tcpip-forward listeners per connection
+  // Shell and exec sessions run in the app's environment (lifecycle/app_launch.h), prepared
+  // once per connection.
+  bool app_environment = false;
+  std::string app_dir;  // "" = per kind of app
+  int app_pid = 0;      // 0 = found (apps without droplet metadata)
 };
 
 // Parses argv (and SSHD_HOSTKEY / SSHD_AUTHKEY, which override -hostKey / -authorizedKey).

@@ -286,6 +286,32 @@ void Connection::OnSignalFd() {
 
 void Connection::WatchChild(pid_t pid, ChannelHandler* owner) { children_[pid].owner = owner; }
 
+const absl::StatusOr<lifecycle::AppLaunch>& Connection::app_launch() {
+  if (app_launch_.has_value()) return *app_launch_;
+  // What a session would get without any `env` request: the base the app's environment is
+  // built on (the daemon's own, with -inheritDaemonEnv, as Diego starts it).
+  const lifecycle::Environment base(SessionEnvironment(state_->base_environment).ToEnvp());
+  lifecycle::AppLaunchOptions options;
+  options.app_dir = state_->config->app_dir;
+  options.app_pid = state_->config->app_pid;
+  options.uid = ::getuid();
+  const absl::Time start = absl::Now();
+  app_launch_ = lifecycle::PrepareAppLaunch(base, options, [this](absl::string_view line) {
+    LogError("app-environment.credhub-retry", {{"peer", peer_}, {"report", std::string(line)}});
+  });
+  const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  if (app_launch_->ok()) {
+    LogInfo("app-environment.prepared", {{"peer", peer_},
+                                         {"kind", lifecycle::AppKindName((*app_launch_)->kind)},
+                                         {"app_dir", (*app_launch_)->app_dir},
+                                         {"ms", ms}});
+  } else {
+    LogError("app-environment.failed",
+             {{"peer", peer_}, {"error", std::string(app_launch_->status().message())}});
+  }
+  return *app_launch_;
+}
+
 void Connection::AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) {
   auto it = children_.find(pid);
   if (it == children_.end()) return;

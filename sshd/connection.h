@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ class Connection : public ConnectionContext {
   void WatchChild(pid_t pid, ChannelHandler* owner) override;
   void AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) override;
   void MarkActivity() override { last_activity_ = absl::Now(); }
+  const absl::StatusOr<lifecycle::AppLaunch>& app_launch() override;
 
  private:
   struct Child {
@@ -77,6 +79,7 @@ class Connection : public ConnectionContext {
   void EndSessions();
 
   const ServerState* state_;
+  std::optional<absl::StatusOr<lifecycle::AppLaunch>> app_launch_;
   UniqueFd socket_;
   std::string peer_;
   ssh_session session_ = nullptr;

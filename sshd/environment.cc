@@ -38,10 +38,14 @@ bool SessionEnvironment::Set(const std::string& name, const std::string& value) 
   }
   if (name == "HOME" || name == "USER") return false;
   vars_[name] = value;
+  session_vars_[name] = value;
   return true;
 }
 
-void SessionEnvironment::SetTerm(const std::string& term) { vars_["TERM"] = term; }
+void SessionEnvironment::SetTerm(const std::string& term) {
+  vars_["TERM"] = term;
+  session_vars_["TERM"] = term;
+}
 
 std::string SessionEnvironment::Get(const std::string& name) const {
   if (name == "HOME") return home_;
@@ -59,6 +63,30 @@ std::vector<std::string> SessionEnvironment::ToEnvp() const {
   }
   out.push_back("HOME=" + home_);
   out.push_back("USER=" + user_);
+  return out;
+}
+
+std::vector<std::string> SessionEnvironment::ToEnvpOver(const std::vector<std::string>& app) const {
+  std::vector<std::string> out;
+  out.reserve(app.size() + session_vars_.size() + 2);
+  std::map<std::string, size_t> index;  // name -> position in out
+  auto put = [&](const std::string& name, const std::string& value) {
+    auto [it, added] = index.emplace(name, out.size());
+    if (added) {
+      out.push_back(name + "=" + value);
+    } else {
+      out[it->second] = name + "=" + value;
+    }
+  };
+  for (const std::string& entry : app) {
+    const size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    const std::string name = entry.substr(0, eq);
+    if (index.count(name) == 0) put(name, entry.substr(eq + 1));  // the first of a name wins
+  }
+  for (const auto& [name, value] : session_vars_) put(name, value);
+  if (index.count("HOME") == 0) put("HOME", home_);
+  if (index.count("USER") == 0) put("USER", user_);
   return out;
 }
 

@@ -38,8 +38,14 @@ class SessionEnvironment {
   // "NAME=value" strings for execve.
   std::vector<std::string> ToEnvp() const;
 
+  // -appEnvironment: the app's environment (`app`, "NAME=value" entries, order kept) with
+  // this session's own settings on top: the client's `env` requests and TERM replace or
+  // add entries; HOME and USER are the app's, or the daemon's where the app has none.
+  std::vector<std::string> ToEnvpOver(const std::vector<std::string>& app) const;
+
  private:
   std::map<std::string, std::string> vars_;
+  std::map<std::string, std::string> session_vars_;  // set by this session: env, TERM
   std::string home_;
   std::string user_;
 };

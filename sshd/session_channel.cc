@@ -108,13 +108,20 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
       scp::ScpOptions options{.home = env_.home(), .read_only = false};
       request.builtin = [scp_args, options] { return scp::RunScp(scp_args, 0, 1, 2, options); };
       what = "scp";
+    } else if (ctx_->config().app_environment) {
+      what = "exec";
+      PrepareInApp(&request);
     } else {
       request.argv = {shell, "-c", command_};
       what = "exec";
     }
   } else if (subtype == SSH_CHANNEL_REQUEST_SHELL) {
-    request.argv = {shell};
     what = "shell";
+    if (ctx_->config().app_environment) {
+      PrepareInApp(&request);
+    } else {
+      request.argv = {shell};
+    }
   } else {
     const char* name = ssh_message_channel_request_subsystem(msg);
     command_ = name != nullptr ? name : "";
@@ -134,6 +141,28 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
   }
   ssh_message_channel_request_reply_success(msg);
   return 0;
+}
+
+void SessionChannel::PrepareInApp(SpawnRequest* request) {
+  const absl::StatusOr<lifecycle::AppLaunch>& launch = ctx_->app_launch();
+  if (!launch.ok()) {
+    // The client sees why on stderr and exit status 1, as if a shell had failed to start.
+    const std::string message =
+        absl::StrCat("hatch: cannot enter the app's environment: ", launch.status().message(), "\n");
+    request->argv.clear();
+    request->builtin = [message] {
+      for (size_t done = 0; done < message.size();) {
+        const ssize_t n = ::write(2, message.data() + done, message.size() - done);
+        if (n <= 0) break;
+        done += static_cast<size_t>(n);
+      }
+      return 1;
+    };
+    return;
+  }
+  request->argv = lifecycle::AppLaunchArgv(*launch, "bash", command_);
+  request->env = env_.ToEnvpOver(launch->env.entries());
+  request->cwd = launch->app_dir;
 }
 
 absl::Status SessionChannel::StartProcess(SpawnRequest request, const std::string& what) {

@@ -44,6 +44,9 @@ class SessionChannel : public ChannelHandler {
   int HandlePtyRequest(ssh_message msg);
   int HandleStart(ssh_message msg, int subtype);
   absl::Status StartProcess(SpawnRequest request, const std::string& what);
+  // -appEnvironment: the request runs command_ ("" for a shell) in the app's environment, or
+  // reports on stderr why it cannot.
+  void PrepareInApp(SpawnRequest* request);
   void MaybeSendExit();
   void Finish();
 
