@@ -1,6 +1,8 @@
 // End-to-end: the real `shell` binary on a droplet in a temp dir.
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -73,10 +75,19 @@ TEST(ShellE2E, MissingAppDirIsAClearError) {
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(r.err, "Provided app directory does not exist: " + d.root() + "/nope: No such file or directory\n");
 
-  d.SetEnv("HOME", d.root() + "/elsewhere");
-  r = d.RunIn(d.root(), {kShell});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("Could not infer app directory, please provide one"));
+  // With no droplet anywhere, the shell looks for an app process of its user (Docker-style
+  // apps); as a uid with no processes at all, there is none either.
+  if (::geteuid() == 0) {
+    d.SetEnv("HOME", "/nonexistent-hatch-home");
+    const std::string uid = std::to_string(52000 + ::getpid() % 5000);
+    r = d.RunIn(d.root(), {"/usr/bin/setpriv", "--reuid=" + uid, "--regid=" + uid,
+                           "--clear-groups", kShell});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, StartsWith("Could not infer app directory, please provide one ("
+                                  "/nonexistent-hatch-home/app: No such file or directory; "
+                                  "no CNB metadata at /home/vcap/layers/config/metadata.toml; "
+                                  "no app process found: no process of uid " + uid));
+  }
 
   d.Write("file", "");
   r = d.RunIn(d.root(), {kShell, d.root() + "/file", "echo ran"});
@@ -193,6 +204,45 @@ TEST(ShellE2E, CredhubFailureStopsBeforeTheCommand) {
                            Not(HasSubstr("ran"))));
   EXPECT_THAT(r.err, StartsWith("Unable to interpolate credhub refs: Unable to interpolate credhub "
                                 "references: Could not establish connection"));
+}
+
+TEST(ShellE2E, DockerStyleAppProcessGivesItsEnvironmentAndWorkingDir) {
+  Droplet d;
+  MakeDirs(d.root() + "/srv");
+  const pid_t app = ::fork();
+  if (app == 0) {
+    if (::chdir((d.root() + "/srv").c_str()) != 0) _exit(126);
+    char* argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("30"), nullptr};
+    char* envp[] = {const_cast<char*>("APP_MODE=docker"), const_cast<char*>("PATH=/usr/bin:/bin"),
+                    nullptr};
+    ::execve(argv[0], argv, envp);
+    _exit(127);
+  }
+  ::usleep(50000);
+  d.SetEnv("TERM", "vt100");
+  const std::string pid_flag = "-appPid=" + std::to_string(app);
+  // Leading flags, no app dir: the process's working directory.
+  RunResult r = d.RunIn("/", {kShell, pid_flag});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = d.RunIn("/", {kShell, pid_flag, d.root() + "/srv", "echo $APP_MODE $TERM $(pwd) ${CALLERENV:-none}; exit 5"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_EQ(r.out, "docker vt100 " + d.root() + "/srv none\n");
+  // The original's form, flags after the command, works too.
+  r = d.RunIn("/", {kShell, d.root() + "/srv", "echo $APP_MODE", pid_flag});
+  EXPECT_EQ(r.out, "docker\n") << r.err;
+  ::kill(app, SIGKILL);
+  ::waitpid(app, nullptr, 0);
+  r = d.RunIn("/", {kShell, pid_flag});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, StartsWith("cannot read the environment of app process " + std::to_string(app)));
+}
+
+TEST(ShellE2E, HelpListsTheAppFlags) {
+  Droplet d;
+  const RunResult r = d.RunIn("/", {kShell, "-h"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("-appPid int"), HasSubstr("-processType string"),
+                           HasSubstr("-credhubConnectAttempts int")));
 }
 
 }  // namespace
