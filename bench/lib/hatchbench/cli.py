@@ -87,7 +87,7 @@ def build(args):
         elif args.static and "HATCH_STATIC:BOOL=ON" not in open(cache).read():
             raise BenchError(f"--static: {bdir} is configured without HATCH_STATIC=ON")
         log(f"building diego-sshd in {bdir}")
-        _run_build(["cmake", "--build", bdir, "--target", "diego-sshd"], 1800)
+        _run_build(["cmake", "--build", bdir, "--target", "diego-sshd", "shell"], 1800)
     binary = os.path.join(bdir, "sshd", "diego-sshd")
     if not os.access(binary, os.X_OK):
         raise BenchError(f"no diego-sshd at {binary} (build it, or pass --hatch BINARY)")
