@@ -8,7 +8,6 @@
 #include <cstring>
 #include <functional>
 #include <optional>
-#include <string_view>
 
 #include <toml++/toml.h>
 
@@ -238,22 +237,29 @@ std::string EffectiveProcessType(const CnbMetadata& md, const std::string& proce
 
 using LayerFn = std::function<absl::Status(const CnbBuildpack& bp, const std::string& layer)>;
 
-// launch.Launcher's eachBuildpack + eachLayer: buildpacks in metadata order, skipping those
-// without a dir; in each, the directory entries (symlinks are not followed), sorted.
+// launch.Launcher's eachLayer for one buildpack: nothing when its dir is missing; else the
+// directory entries of its dir (symlinks are not followed), sorted by name.
+absl::Status ForEachLayerOf(const std::string& layers_dir, const CnbBuildpack& bp,
+                            const LayerFn& fn) {
+  const std::string dir = BuildpackDir(layers_dir, bp.id);
+  absl::StatusOr<PathKind> kind = StatPath(dir);
+  if (!kind.ok()) return kind.status();
+  if (*kind == PathKind::kMissing) return absl::OkStatus();
+  absl::StatusOr<std::optional<std::vector<DirEntry>>> entries = ReadDir(dir);
+  if (!entries.ok()) return entries.status();
+  if (!entries->has_value()) return absl::OkStatus();
+  for (const DirEntry& entry : **entries) {
+    if (!entry.is_dir) continue;
+    if (absl::Status status = fn(bp, GoJoinPath({dir, entry.name})); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+// eachBuildpack + eachLayer: every layer, buildpacks in metadata order.
 absl::Status ForEachLayer(const std::string& layers_dir, const CnbMetadata& md,
                           const LayerFn& fn) {
   for (const CnbBuildpack& bp : md.buildpacks) {
-    const std::string dir = BuildpackDir(layers_dir, bp.id);
-    absl::StatusOr<PathKind> kind = StatPath(dir);
-    if (!kind.ok()) return kind.status();
-    if (*kind == PathKind::kMissing) continue;
-    absl::StatusOr<std::optional<std::vector<DirEntry>>> entries = ReadDir(dir);
-    if (!entries.ok()) return entries.status();
-    if (!entries->has_value()) continue;
-    for (const DirEntry& entry : **entries) {
-      if (!entry.is_dir) continue;
-      if (absl::Status s = fn(bp, GoJoinPath({dir, entry.name})); !s.ok()) return s;
-    }
+    if (absl::Status status = ForEachLayerOf(layers_dir, bp, fn); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -395,38 +401,36 @@ absl::StatusOr<std::vector<std::string>> ApplyCnbLaunchEnvironment(Environment& 
   Environment launch_env = env;
   RemoveLauncherSettings(launch_env);
   // Per buildpack: every layer's bin/lib first, then every layer's env files (launch.doEnv).
+  const auto add_root_dir = [&](const CnbBuildpack&, const std::string& layer) {
+    return AddRootDir(launch_env, layer);
+  };
+  const auto add_env_dirs = [&](const CnbBuildpack& bp, const std::string& layer) {
+    // Buildpack API < 0.5: a file without a suffix prepends, with ':' unless NAME.delim says.
+    const bool legacy = bp.api_major == 0 && bp.api_minor < 5;
+    for (const std::string& dir :
+         {GoJoinPath({layer, "env"}), GoJoinPath({layer, "env.launch"})}) {
+      if (absl::Status status = AddEnvDir(launch_env, dir, legacy); !status.ok()) return status;
+    }
+    if (type.empty()) return absl::OkStatus();
+    return AddEnvDir(launch_env, GoJoinPath({layer, "env.launch", type}), legacy);
+  };
   for (const CnbBuildpack& bp : md->buildpacks) {
-    CnbMetadata one;
-    one.buildpacks.push_back(bp);
-    absl::Status s = ForEachLayer(options.layers_dir, one, [&](const CnbBuildpack&,
-                                                               const std::string& layer) {
-      return AddRootDir(launch_env, layer);
-    });
-    if (!s.ok()) return s;
-    s = ForEachLayer(options.layers_dir, one, [&](const CnbBuildpack& bp,
-                                                  const std::string& layer) {
-      // Buildpack API < 0.5: a file without a suffix prepends, with ':' unless NAME.delim says.
-      const bool legacy = bp.api_major == 0 && bp.api_minor < 5;
-      for (const std::string& dir :
-           {GoJoinPath({layer, "env"}), GoJoinPath({layer, "env.launch"})}) {
-        if (absl::Status s = AddEnvDir(launch_env, dir, legacy); !s.ok()) return s;
-      }
-      if (type.empty()) return absl::OkStatus();
-      return AddEnvDir(launch_env, GoJoinPath({layer, "env.launch", type}), legacy);
-    });
-    if (!s.ok()) return s;
+    if (absl::Status status = ForEachLayerOf(options.layers_dir, bp, add_root_dir); !status.ok()) {
+      return status;
+    }
+    if (absl::Status status = ForEachLayerOf(options.layers_dir, bp, add_env_dirs); !status.ok()) {
+      return status;
+    }
   }
 
   std::vector<std::string> profiles;
-  absl::Status s = ForEachLayer(options.layers_dir, *md, [&](const CnbBuildpack&,
-                                                             const std::string& layer) {
-    if (absl::Status s = AppendFiles(GoJoinPath({layer, "profile.d"}), profiles); !s.ok()) {
-      return s;
-    }
-    if (type.empty()) return absl::OkStatus();
+  absl::Status status = ForEachLayer(options.layers_dir, *md, [&](const CnbBuildpack&,
+                                                                  const std::string& layer) {
+    absl::Status listed = AppendFiles(GoJoinPath({layer, "profile.d"}), profiles);
+    if (!listed.ok() || type.empty()) return listed;
     return AppendFiles(GoJoinPath({layer, "profile.d", type}), profiles);
   });
-  if (!s.ok()) return s;
+  if (!status.ok()) return status;
   const std::string app_profile = GoJoinPath({options.app_dir, ".profile"});
   absl::StatusOr<PathKind> kind = StatPath(app_profile);
   if (!kind.ok()) return kind.status();
@@ -442,13 +446,13 @@ absl::StatusOr<std::vector<std::string>> ListCnbExecD(const CnbOptions& options)
   if (!md.ok()) return md.status();
   const std::string type = EffectiveProcessType(*md, options.process_type);
   std::vector<std::string> programs;
-  absl::Status s = ForEachLayer(options.layers_dir, *md, [&](const CnbBuildpack&,
-                                                             const std::string& layer) {
-    if (absl::Status s = AppendFiles(GoJoinPath({layer, "exec.d"}), programs); !s.ok()) return s;
-    if (type.empty()) return absl::OkStatus();
+  absl::Status status = ForEachLayer(options.layers_dir, *md, [&](const CnbBuildpack&,
+                                                                  const std::string& layer) {
+    absl::Status listed = AppendFiles(GoJoinPath({layer, "exec.d"}), programs);
+    if (!listed.ok() || type.empty()) return listed;
     return AppendFiles(GoJoinPath({layer, "exec.d", type}), programs);
   });
-  if (!s.ok()) return s;
+  if (!status.ok()) return status;
   return programs;
 }
 
