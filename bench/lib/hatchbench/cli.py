@@ -46,7 +46,7 @@ def parse_args(argv):
     ap.add_argument("--scenarios", default=",".join(c.key for c in ALL),
                     help="comma-separated subset of: %(default)s")
     ap.add_argument("--runs", type=int, metavar="N",
-                    help="runs per transfer (default 3 for exec transfers, 1 for files)")
+                    help="runs per transfer (default 3 for exec transfers, 1 for files and forwards)")
     ap.add_argument("--results-dir", default=os.path.join(BENCH_DIR, "results"),
                     help="where the JSON result goes (default: %(default)s)")
     ap.add_argument("--wait-idle", type=int, default=0, metavar="SECONDS",

@@ -1,13 +1,14 @@
 """Every scenario, in the order they run. Add a class here to add it to `bench/run`.
 
-Issue 4's forwards (-L/-R throughput, 100 short connections through one tunnel) go in a
-forwards.py beside these, with the same shape: probe, interleave servers, return Rows.
+forward.py: issue 4's -L/-R throughput and 100 short connections through one tunnel.
+appenv.py: issue 7's cost of a session in the app's environment (-appEnvironment).
 """
 from .appenv import AppEnvironment
 from .files import FileTransfer
+from .forward import Forward
 from .latency import Latency
 from .memory import Memory
 from .throughput import Throughput
 
-ALL = (Latency, Memory, Throughput, FileTransfer, AppEnvironment)
+ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment)
 BY_KEY = {cls.key: cls for cls in ALL}
