@@ -33,13 +33,15 @@ ReportFn NoReports() {
   return [](absl::string_view line) { ADD_FAILURE() << "unexpected report: " << line; };
 }
 
-// A child process with the given environment and working directory, ended at destruction.
+// A child process with the given environment and working directory, ended at destruction
+// with everything it started.
 class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                const std::string& cwd, uid_t uid = 0) {
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::setpgid(0, 0);  // its own group, so the destructor also ends what it started
       if (uid != 0 && (::setgroups(0, nullptr) != 0 || ::setgid(uid) != 0 || ::setuid(uid) != 0)) {
         _exit(126);
       }
@@ -60,6 +62,7 @@ class ChildProcess {
     }
   }
   ~ChildProcess() {
+    ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }

@@ -398,7 +398,7 @@ TEST(Cnb, MetadataErrors) {
   auto missing = Apply(env, d.Options());
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr("metadata.toml: No such file or directory"));
-  for (const std::string bad :
+  for (const std::string& bad :
        {std::string("buildpacks = 3\n"), std::string("[[buildpacks]]\n  id = 5\n  api = \"0.7\"\n"),
         OneBuildpack("x/bp", "zero"), OneBuildpack("x/bp", "0.7.1"), OneBuildpack("", "0.7"),
         OneBuildpack("x/bp", "0.7", "[[processes]]\n  type = \"web\"\n  args = \"a\"\n")}) {
