@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "sshd/keys.h"
 #include "sshd/log.h"
+#include "sshd/memory.h"
 #include "sshd/process.h"
 #include "sshd/session_channel.h"
 #include "sshd/tcp_forward.h"
@@ -156,6 +157,10 @@ int Connection::HandleAuth(ssh_message msg) {
     user_ = user != nullptr ? user : "";
     MarkActivity();
     LogInfo("connection.authenticated", {{"peer", peer_}, {"user", user_}});
+    // Key exchange and authentication touched code (key parsing, signatures, curve25519)
+    // that runs again only at a re-key: give those pages back (plain memory calls, safe in
+    // a callback).
+    ReleaseUnusedCodePages();
     return 0;
   }
   if (counts && ++failed_auths_ >= config.max_auth_tries) {

@@ -11,16 +11,13 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <malloc.h>
-#include <sys/mman.h>
 
-#include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sshd/log.h"
+#include "sshd/memory.h"
 
 namespace hatch {
 namespace {
@@ -43,24 +40,6 @@ std::string PeerString(const sockaddr_storage& ss) {
   return absl::StrCat(host, ":", port);
 }
 
-// Start-up (OpenSSL, libssh and flag initialisation) touches megabytes of program text the
-// idle listener never runs again. Dropping those page mappings returns them to the page
-// cache (they stay shared and cached; whatever runs later faults back in from there), so the
-// listener's RSS is what it really uses. Only read-only executable mappings are dropped:
-// they hold no private changes.
-void ReleaseStartupMemory() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    unsigned long start = 0, end = 0;
-    char perms[5] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &start, &end, perms) != 3) continue;
-    if (std::string(perms) != "r-xp") continue;
-    if (line.find("[vdso]") != std::string::npos || line.find("[vsyscall]") != std::string::npos) continue;
-    madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED);
-  }
-  malloc_trim(0);
-}
 
 }  // namespace
 
@@ -137,7 +116,9 @@ int Listener::Run() {
   socklen_t local_len = sizeof local;
   getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&local), &local_len);
   LogInfo("started", {{"address", PeerString(local)}});
-  ReleaseStartupMemory();
+  // Start-up (OpenSSL, libssh and flag initialisation) touched megabytes of program text the
+  // idle listener never runs again.
+  ReleaseUnusedCodePages();
 
   while (true) {
     pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {signal_fd_.get(), POLLIN, 0}};

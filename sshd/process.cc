@@ -37,6 +37,8 @@ bool IsExecutableFile(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
 }
 
+constexpr int kBuiltinInputPipeSize = 1 << 20;
+
 // Writes a message to fd 2 with no allocation (runs between fork and exec).
 void ChildError(const char* what, const char* arg, int err) {
   const char* parts[] = {"hatch: ", what, arg, ": ", strerror(err), "\n"};
@@ -79,6 +81,14 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
     // Nothing better to do; the process runs where it is.
   }
   if (r.builtin) {
+    // A built-in (sftp, scp) reads the client's upload from this pipe. With the default 64 KiB
+    // pipe most of the 2 MiB channel window waits in libssh's channel buffer in the
+    // connection process, whose pages stay resident after the transfer's peak; a 1 MiB pipe
+    // (Linux's pipe-max-size, no privilege needed) holds it in the kernel instead, and the
+    // built-in reads it in larger chunks. Best effort.
+    if (r.pty_slave == nullptr && fcntl(0, F_GETPIPE_SZ) < kBuiltinInputPipeSize) {
+      fcntl(0, F_SETPIPE_SZ, kBuiltinInputPipeSize);
+    }
     int status = r.builtin();
     _exit(status);
   }
