@@ -335,6 +335,19 @@ TEST(ShellE2E, CnbProcessTypeSelectsThatTypesEnvAndProfileDirs) {
   EXPECT_EQ(r.out, "|--use-openssl-ca|node app\n");
 }
 
+TEST(ShellE2E, CnbRelativeDirsAreTheWorkingDirectorys) {
+  CnbDroplet c;
+  c.d.SetEnv("CNB_LAYERS_DIR", "layers");
+  RunResult r = c.d.RunIn(c.d.root(), {kShell, "workspace/", "echo $(pwd) $NODE_HOME $ORDER"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ".profile in " + c.workspace + " with production\n" + c.workspace + " " +
+                       c.node + " node node/web app\n");
+  c.d.SetEnv("CNB_APP_DIR", "workspace");
+  r = c.d.RunIn(c.d.root(), {kShell});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ".profile in " + c.workspace + " with production\n");
+}
+
 TEST(ShellE2E, HelpListsTheAppFlags) {
   Droplet d;
   const RunResult r = d.RunIn("/", {kShell, "-h"});
