@@ -52,11 +52,14 @@ absl::StatusOr<AppLaunch> PrepareCnb(Environment env, const AppLaunchOptions& op
   AppLaunch launch;
   launch.kind = AppKind::kCnb;
   launch.app_dir = FirstOf(options.app_dir, env.Get("CNB_APP_DIR"), kDefaultCnbAppDir);
+  // Relative dirs (`shell workspace`) are the working directory's, as for classic droplets.
+  if (auto abs = GoAbsPath(launch.app_dir, env.Get("PWD")); abs.ok()) launch.app_dir = *abs;
   if (absl::Status s = CheckDirectory(launch.app_dir); !s.ok()) {
     return absl::NotFoundError(absl::StrCat("CNB app directory does not exist: ", s.message()));
   }
   CnbOptions cnb;
   cnb.layers_dir = layers_dir;
+  if (auto abs = GoAbsPath(layers_dir, env.Get("PWD")); abs.ok()) cnb.layers_dir = *abs;
   cnb.app_dir = launch.app_dir;
   cnb.process_type =
       FirstOf(options.process_type, env.Get("CNB_PROCESS_TYPE"), kDefaultProcessType);

@@ -312,6 +312,7 @@ class Daemon:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.find_logs("sshd.started") or (quiet and self.alive() and self._accepting()):
+                self._wait_settled()
                 return True
             if self.proc.poll() is not None:
                 for t in self._threads:
@@ -320,6 +321,34 @@ class Daemon:
             time.sleep(0.02)
         raise AssertionError(f"daemon did not log sshd.started in {START_TIMEOUT}s; "
                              f"stderr: {self.stderr_text()!r}")
+
+    def _settled(self):
+        """The listener is asleep (in poll) and its start-up read of /proc/self/maps (just
+        after the sshd.started line: ReleaseStartupMemory) is over."""
+        pid = self.proc.pid
+        st = proc_stat(pid)
+        if st is None or st[0] == "Z":
+            return True
+        if st[0] != "S":
+            return False
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            return True
+        for n in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{n}").endswith("/maps"):
+                    return False
+            except OSError:
+                pass
+        return True
+
+    def _wait_settled(self, timeout=2):
+        """So that what a test snapshots right after start (its fds) is the idle listener's;
+        under load the start-up work can still be running when the line is read."""
+        deadline = time.monotonic() + timeout
+        while not self._settled() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def alive(self):
         return self.proc.poll() is None

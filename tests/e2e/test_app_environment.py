@@ -313,3 +313,231 @@ def test_app_flags_without_app_environment_are_a_startup_error(sshd_factory):
     rc, stderr, _ = sshd_factory.run_to_exit("-appPid=5")
     assert rc == 1
     assert stderr == ["diego-sshd: -appDir and -appPid need -appEnvironment"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cloud Native Buildpacks droplets: <layers>/config/metadata.toml, the layers' launch
+# environment, their profile scripts and the app's .profile, in <workspace>
+
+CNB_METADATA = """buildpack-default-process-type = "web"
+
+[[buildpacks]]
+  id = "paketo-buildpacks/node-engine"
+  version = "3.2.1"
+  api = "0.7"
+  homepage = "https://github.com/paketo-buildpacks/node-engine"
+
+[[buildpacks]]
+  id = "paketo-buildpacks/npm-install"
+  version = "1.5.0"
+  api = "0.7"
+
+[[buildpacks]]
+  id = "paketo-buildpacks/npm-start"
+  version = "1.1.5"
+  api = "0.7"
+
+[[processes]]
+  type = "web"
+  command = ["node", "server.js"]
+  args = []
+  direct = false
+  buildpack-id = "paketo-buildpacks/npm-start"
+
+[[processes]]
+  type = "worker"
+  command = ["node", "worker.js"]
+  args = []
+  direct = false
+  buildpack-id = "paketo-buildpacks/npm-start"
+"""
+
+
+class CnbDroplet:
+    """A Paketo Node.js droplet as cnbapplifecycle leaves it: <root>/layers (node-engine's
+    `node` layer with bin/, lib/, env/, env.launch/ and profile.d/, npm-install's
+    `launch-modules` layer; npm-start has no layers) and the app in <root>/workspace."""
+
+    def __init__(self, root):
+        self.root = root
+        self.layers = f"{root}/layers"
+        self.workspace = f"{root}/workspace"
+        self.node = f"{self.layers}/paketo-buildpacks_node-engine/node"
+        self.modules = f"{self.layers}/paketo-buildpacks_npm-install/launch-modules"
+        self.metadata = f"{self.layers}/config/metadata.toml"
+
+    def build(self):
+        write(self.metadata, CNB_METADATA)
+        node, modules = self.node, self.modules
+        write(f"{node}/bin/node", '#!/bin/sh\necho "node v20.11.1 $*"\n', 0o755)
+        write(f"{node}/lib/libnode.so.115", "")
+        write(f"{self.layers}/paketo-buildpacks_node-engine/node.toml",
+              "[types]\n  launch = true\n")
+        # env/: build and launch; env.launch/: launch only; env.launch/<type>/: that process.
+        write(f"{node}/env/NODE_HOME.default", node)
+        write(f"{node}/env.launch/NODE_ENV.default", "production")
+        write(f"{node}/env.launch/NODE_VERBOSE.default", "false")  # the daemon's "true" stays
+        write(f"{node}/env.launch/NODE_OPTIONS.override", "--use-openssl-ca")
+        write(f"{node}/env.launch/MANPATH.append", f"{node}/share/man")
+        write(f"{node}/env.launch/MANPATH.delim", ":")
+        write(f"{node}/env.launch/NODE_PATH.prepend", f"{node}/lib/node_modules")
+        write(f"{node}/env.launch/NODE_PATH.delim", ":")
+        write(f"{node}/env.launch/NPM_CONFIG_LOGLEVEL", "error")  # API 0.7: no suffix overrides
+        write(f"{node}/env.launch/IGNORED.bogus", "never")
+        write(f"{node}/env.launch/web/NODE_OPTIONS.append", "--max-http-header-size=16384")
+        write(f"{node}/env.launch/web/NODE_OPTIONS.delim", " ")
+        write(f"{node}/env.launch/web/WEB_CONCURRENCY.override", "2")
+        write(f"{node}/env.launch/worker/WEB_CONCURRENCY.override", "1")
+        write(f"{node}/profile.d/0_memory_available.sh",
+              'export MEMORY_AVAILABLE=512\nexport ORDER="${ORDER}node "\n')
+        write(f"{node}/profile.d/web/1_web.sh", 'export ORDER="${ORDER}node/web "\n')
+        write(f"{node}/profile.d/worker/1_worker.sh", 'export ORDER="${ORDER}node/worker "\n')
+        write(f"{modules}/node_modules/.bin/hello", "#!/bin/sh\necho hello from npm\n", 0o755)
+        write(f"{modules}/env.launch/PATH.append", f"{modules}/node_modules/.bin")
+        write(f"{modules}/env.launch/PATH.delim", ":")
+        write(f"{modules}/env.launch/NODE_PROJECT_PATH.default", self.workspace)
+        write(f"{modules}/profile.d/npm.sh", 'export ORDER="${ORDER}npm "\n')
+        write(f"{self.workspace}/server.js", "require('http').createServer().listen(8080)\n")
+        write(f"{self.workspace}/.profile",
+              'export ORDER="${ORDER}app"\nexport FROM_APP_PROFILE="$NODE_HOME:$MEMORY_AVAILABLE"\n')
+        open_up(self.root)
+        return self
+
+    def env(self, **extra):
+        """The daemon's environment as cnbapplifecycle's Diego task gives it."""
+        env = {"HOME": self.root, "VCAP_APPLICATION": VCAP_APPLICATION,
+               "VCAP_SERVICES": VCAP_SERVICES, "INSTANCE_GUID": "guid-1", "PORT": "8080",
+               "INSTANCE_INDEX": "2", "MARKER": "daemon", "CNB_LAYERS_DIR": self.layers,
+               "CNB_APP_DIR": self.workspace, "CNB_PLATFORM_API": "0.12",
+               "CNB_DEPRECATION_MODE": "quiet", "NODE_VERBOSE": "true",
+               "NODE_OPTIONS": "--from-daemon", "MANPATH": "/usr/share/man",
+               "NODE_PATH": "/opt/global/node_modules"}
+        env.update(extra)
+        return env
+
+
+@pytest.fixture
+def cnb():
+    d = tempfile.mkdtemp(prefix="hatch-e2e-cnb-")
+    yield CnbDroplet(d).build()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+CNB_PROBE = "env; echo CWD=$(pwd); echo WHICH_NODE=$(command -v node); node --version; hello"
+
+
+def test_cnb_droplet_exec_gets_the_layers_launch_environment(sshd_factory, ssh, cnb):
+    d = sshd_factory.start("-appEnvironment", env=cnb.env())
+    out = run_ok(ssh, d, CNB_PROBE)
+    env = env_of(out)
+    node = cnb.node
+    # bin/ and lib/ of every layer; npm-install's PATH.append after the daemon's PATH.
+    assert env["PATH"] == f"{node}/bin:/bin:/usr/bin:{cnb.modules}/node_modules/.bin"
+    assert env["LD_LIBRARY_PATH"] == f"{node}/lib"
+    assert env["WHICH_NODE"] == f"{node}/bin/node"
+    assert out.endswith("node v20.11.1 --version\nhello from npm\n")
+    # Env files, per suffix.
+    assert env["NODE_HOME"] == node                          # env/, .default
+    assert env["NODE_ENV"] == "production"                   # .default, unset before
+    assert env["NODE_VERBOSE"] == "true"                     # .default, set before: kept
+    assert env["MANPATH"] == f"/usr/share/man:{node}/share/man"                # .append
+    assert env["NODE_PATH"] == f"{node}/lib/node_modules:/opt/global/node_modules"  # .prepend
+    assert env["NPM_CONFIG_LOGLEVEL"] == "error"             # no suffix, API 0.7: override
+    assert env["NODE_PROJECT_PATH"] == cnb.workspace
+    assert "IGNORED" not in env and "NODE_PATH.delim" not in env
+    # env.launch/web/ after env.launch/: the web process's settings.
+    assert env["NODE_OPTIONS"] == "--use-openssl-ca --max-http-header-size=16384"
+    assert env["WEB_CONCURRENCY"] == "2"
+    # Profile scripts: per buildpack and layer profile.d/ then profile.d/web/, then .profile,
+    # each seeing the layers' environment; the command runs in the workspace.
+    assert env["ORDER"] == "node node/web npm app"
+    assert env["FROM_APP_PROFILE"] == f"{node}:512"
+    assert env["CWD"] == cnb.workspace
+    assert env["PWD"] == cnb.workspace
+    # The services, as for every droplet.
+    assert env["DATABASE_URL"] == "postgres://u:pw@db:5432/d"
+    assert json.loads(env["VCAP_APPLICATION"]) == {
+        "application_name": "dora", "host": "0.0.0.0", "instance_id": "guid-1",
+        "instance_index": 2, "port": 8080}
+    # The launcher's own settings do not reach the app; nothing else of the daemon's is lost.
+    assert not [k for k in env if k.startswith("CNB_")], env
+    assert env["MARKER"] == "daemon"
+    assert env["HOME"] == cnb.root
+    log = d.wait_log("sshd.app-environment.prepared")
+    assert log["data"]["kind"] == "cnb" and log["data"]["app_dir"] == cnb.workspace
+
+
+def test_cnb_process_type_from_the_daemons_environment(sshd_factory, ssh, cnb):
+    d = sshd_factory.start("-appEnvironment", env=cnb.env(CNB_PROCESS_TYPE="worker"))
+    env = env_of(run_ok(ssh, d, "env"))
+    assert env["WEB_CONCURRENCY"] == "1"
+    assert env["NODE_OPTIONS"] == "--use-openssl-ca"  # no env.launch/web/
+    assert env["ORDER"] == "node node/worker npm app"
+    assert "CNB_PROCESS_TYPE" not in env
+
+
+def test_cnb_interactive_shell_with_pty_lands_in_the_workspace(sshd_factory, ssh, pm, cnb):
+    d = sshd_factory.start("-appEnvironment", env=cnb.env())
+    chan = pm.connect(d).get_transport().open_session(timeout=15)
+    chan.get_pty(term="xterm-256color")
+    chan.invoke_shell()
+    reader = ShellReader(chan)
+    reader.send("echo R=$ORDER:$TERM:$(pwd):$(command -v node):$WEB_CONCURRENCY:$DATABASE_URL;"
+                " exit 4\n")
+    reader.expect(f"R=node node/web npm app:xterm-256color:{cnb.workspace}:{cnb.node}/bin/node:"
+                  "2:postgres://u:pw@db:5432/d")
+    assert chan.recv_exit_status() == 4
+    # OpenSSH with a terminal: the command runs on it, in the same environment.
+    r = ssh.run(d, "test -t 0 && echo tty:$ORDER:$(pwd)", opts=("-tt",), text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.replace("\r\n", "\n") == f"tty:node node/web npm app:{cnb.workspace}\n"
+
+
+def test_cnb_droplet_without_the_flag_gets_no_layer_environment(sshd_factory, ssh, cnb):
+    d = sshd_factory.start(env=cnb.env())
+    r = ssh.run(d, "env; echo CWD=$(pwd); echo WHICH_NODE=$(command -v node)", text=True)
+    assert r.returncode == 0, r.stderr
+    env = env_of(r.stdout)
+    assert env["CWD"] == cnb.root  # the daemon user's HOME, not the workspace
+    assert env["PATH"] == "/bin:/usr/bin"
+    assert not env["WHICH_NODE"].startswith(cnb.root)  # empty, or a node of the machine's
+    for name in ("NODE_HOME", "LD_LIBRARY_PATH", "ORDER", "WEB_CONCURRENCY", "DATABASE_URL",
+                 "FROM_APP_PROFILE"):
+        assert name not in env, name
+    assert env["CNB_LAYERS_DIR"] == cnb.layers  # the daemon's environment, untouched
+    assert env["NODE_OPTIONS"] == "--from-daemon"
+    assert env["VCAP_APPLICATION"] == VCAP_APPLICATION
+    assert not d.find_logs("sshd.app-environment.prepared")
+
+
+def test_corrupt_cnb_metadata_fails_sessions_clearly_while_transfers_keep_working(
+        sshd_factory, ssh, pm, keys, cnb, shared_tmp):
+    write(cnb.metadata, '[[buildpacks]]\n  id = "paketo-buildpacks/node-engine\n', 0o644)
+    d = sshd_factory.start("-appEnvironment", env=cnb.env())
+    prefix = ("hatch: cannot enter the app's environment: corrupt CNB metadata "
+              f"{cnb.metadata}: line 2, column ")
+    for _ in range(2):  # every connection, the daemon still serving
+        r = ssh.run(d, "echo ran", text=True)
+        assert r.returncode == 1
+        assert r.stdout == ""
+        assert r.stderr.startswith(prefix), r.stderr
+        assert r.stderr.endswith("\n") and r.stderr.count("\n") == 1, r.stderr
+    assert d.wait_log("sshd.app-environment.failed")["data"]["error"].startswith(
+        f"corrupt CNB metadata {cnb.metadata}")
+    # A shell with a terminal: the same message on it, and exit status 1.
+    chan = pm.connect(d).get_transport().open_session(timeout=15)
+    chan.get_pty()
+    chan.invoke_shell()
+    ShellReader(chan).expect(prefix)
+    assert chan.recv_exit_status() == 1
+    # The built-ins do not need the app's environment: scp and sftp work.
+    r = ssh.run(d, f"scp -f {cnb.workspace}/server.js", input=b"\0\0\0")
+    assert r.returncode == 0 and r.stdout.startswith(b"C0644 44 server.js\n"), r.stdout
+    argv = ["sftp", *SSH_BASE[1:], "-i", keys.client_ed25519, "-P", str(d.port), "-b", "-",
+            "vcap@127.0.0.1"]
+    r = subprocess.run(argv, input=f"get {cnb.workspace}/server.js {shared_tmp}/s.js\n".encode(),
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    with open(f"{shared_tmp}/s.js") as f:
+        assert f.read() == "require('http').createServer().listen(8080)\n"
+    assert d.alive()

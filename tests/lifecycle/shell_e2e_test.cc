@@ -15,6 +15,7 @@ namespace hatch::lifecycle::testing {
 namespace {
 
 using ::testing::AllOf;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -235,6 +236,116 @@ TEST(ShellE2E, DockerStyleAppProcessGivesItsEnvironmentAndWorkingDir) {
   r = d.RunIn("/", {kShell, pid_flag});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, StartsWith("cannot read the environment of app process " + std::to_string(app)));
+}
+
+// A Cloud Native Buildpacks droplet next to the classic one: <root>/layers (Paketo Node.js:
+// node-engine's `node` layer; npm-start has no layers) and the app in <root>/workspace.
+struct CnbDroplet {
+  Droplet d;
+  std::string layers = d.root() + "/layers";
+  std::string workspace = d.root() + "/workspace";
+  std::string node = layers + "/paketo-buildpacks_node-engine/node";
+
+  CnbDroplet() {
+    d.Write("layers/config/metadata.toml",
+            "[[buildpacks]]\n  id = \"paketo-buildpacks/node-engine\"\n  version = \"3.2.1\"\n"
+            "  api = \"0.7\"\n\n"
+            "[[buildpacks]]\n  id = \"paketo-buildpacks/npm-start\"\n  version = \"1.1.5\"\n"
+            "  api = \"0.7\"\n\n"
+            "[[processes]]\n  type = \"web\"\n  command = [\"node\", \"server.js\"]\n"
+            "  args = []\n  direct = false\n  buildpack-id = \"paketo-buildpacks/npm-start\"\n\n"
+            "[[processes]]\n  type = \"worker\"\n  command = [\"node\", \"worker.js\"]\n"
+            "  args = []\n  direct = false\n  buildpack-id = \"paketo-buildpacks/npm-start\"\n");
+    const std::string n = "layers/paketo-buildpacks_node-engine/node/";
+    d.Write(n + "bin/node", "#!/bin/sh\necho \"node v20.11.1 $*\"\n", 0755);
+    d.Write(n + "lib/libnode.so.115", "");
+    d.Write(n + "env/NODE_HOME.default", node);
+    d.Write(n + "env.launch/NODE_ENV.default", "production");
+    d.Write(n + "env.launch/NODE_OPTIONS.override", "--use-openssl-ca");
+    d.Write(n + "env.launch/web/NODE_OPTIONS.append", "--max-http-header-size=16384");
+    d.Write(n + "env.launch/web/NODE_OPTIONS.delim", " ");
+    d.Write(n + "env.launch/web/WEB_CONCURRENCY.override", "2");
+    d.Write(n + "env.launch/worker/WEB_CONCURRENCY.override", "1");
+    d.Write(n + "profile.d/0_memory.sh", "export ORDER=\"${ORDER}node \"\n");
+    d.Write(n + "profile.d/web/1_web.sh", "export ORDER=\"${ORDER}node/web \"\n");
+    d.Write(n + "profile.d/worker/1_worker.sh", "export ORDER=\"${ORDER}node/worker \"\n");
+    d.Write("workspace/.profile",
+            "export ORDER=\"${ORDER}app\"\necho \".profile in $(pwd) with $NODE_ENV\"\n");
+    // As cnbapplifecycle's launcher runs: its dirs on PATH, its settings in the environment.
+    d.SetEnv("PATH", "/cnb/process:/usr/local/bin:/usr/bin:/bin:/tmp/lifecycle");
+    d.SetEnv("CNB_LAYERS_DIR", layers);
+    d.SetEnv("CNB_APP_DIR", workspace);
+    d.SetEnv("CNB_PLATFORM_API", "0.12");
+  }
+};
+
+TEST(ShellE2E, CnbDropletRunsTheCommandWithTheLayersEnvironmentInTheWorkspace) {
+  CnbDroplet c;
+  // The classic droplet in $HOME/app is there too: CNB metadata wins.
+  RunResult r = c.d.RunIn(c.d.root(), {kShell, c.workspace, "env; echo PWD=$(pwd); node -v"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_THAT(r.out, StartsWith(".profile in " + c.workspace + " with production\n"));
+  EXPECT_THAT(r.out, EndsWith("\nnode v20.11.1 -v\n"));
+  EXPECT_EQ(EnvValue(r.out, "PATH"), c.node + "/bin:/usr/local/bin:/usr/bin:/bin");
+  EXPECT_EQ(EnvValue(r.out, "LD_LIBRARY_PATH"), c.node + "/lib");
+  EXPECT_EQ(EnvValue(r.out, "NODE_HOME"), c.node);
+  EXPECT_EQ(EnvValue(r.out, "NODE_ENV"), "production");
+  EXPECT_EQ(EnvValue(r.out, "NODE_OPTIONS"), "--use-openssl-ca --max-http-header-size=16384");
+  EXPECT_EQ(EnvValue(r.out, "WEB_CONCURRENCY"), "2");  // CNB_PROCESS_TYPE unset: web
+  EXPECT_EQ(EnvValue(r.out, "ORDER"), "node node/web app");
+  EXPECT_EQ(EnvValue(r.out, "PWD"), c.workspace);
+  for (const char* name : {"CNB_LAYERS_DIR", "CNB_APP_DIR", "CNB_PLATFORM_API"}) {
+    EXPECT_EQ(EnvValue(r.out, name), "<unset>") << name;
+  }
+  // The services as for every droplet; the classic layout's HOME, TMPDIR, DEPS_DIR are not.
+  EXPECT_EQ(EnvValue(r.out, "VCAP_APPLICATION"), kRewrittenVcapApplication);
+  EXPECT_EQ(EnvValue(r.out, "DATABASE_URL"), "postgres://user:s3cret@db.example.com:5432/dora");
+  EXPECT_EQ(EnvValue(r.out, "HOME"), c.d.root());
+  EXPECT_EQ(EnvValue(r.out, "TMPDIR"), "<unset>");
+  EXPECT_EQ(EnvValue(r.out, "DEPS_DIR"), "<unset>");
+  EXPECT_EQ(EnvValue(r.out, "CALLERENV"), "some-value");
+
+  // No arguments: bash in $CNB_APP_DIR (stdin at EOF, so it just exits).
+  r = c.d.RunIn("/", {kShell});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ".profile in " + c.workspace + " with production\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(ShellE2E, CnbProcessTypeSelectsThatTypesEnvAndProfileDirs) {
+  CnbDroplet c;
+  c.d.Write("workspace/.profile", "export ORDER=\"${ORDER}app\"\n");
+  const std::string probe = "echo \"$WEB_CONCURRENCY|$NODE_OPTIONS|$ORDER\"";
+  RunResult r = c.d.RunIn("/", {kShell, "-processType=worker", c.workspace, probe});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1|--use-openssl-ca|node node/worker app\n");
+  // The original's form, flags after the command.
+  r = c.d.RunIn("/", {kShell, c.workspace, probe, "-processType=worker"});
+  EXPECT_EQ(r.out, "1|--use-openssl-ca|node node/worker app\n") << r.err;
+  // $CNB_PROCESS_TYPE, and the flag over it.
+  c.d.SetEnv("CNB_PROCESS_TYPE", "worker");
+  r = c.d.RunIn("/", {kShell, c.workspace, probe + "; echo ${CNB_PROCESS_TYPE-gone}"});
+  EXPECT_EQ(r.out, "1|--use-openssl-ca|node node/worker app\ngone\n") << r.err;
+  r = c.d.RunIn("/", {kShell, "-processType=web", c.workspace, probe});
+  EXPECT_EQ(r.out, "2|--use-openssl-ca --max-http-header-size=16384|node node/web app\n") << r.err;
+  // A type metadata.toml does not define: no type's dirs.
+  r = c.d.RunIn("/", {kShell, "-processType=task", c.workspace, probe});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "|--use-openssl-ca|node app\n");
+}
+
+TEST(ShellE2E, CnbRelativeDirsAreTheWorkingDirectorys) {
+  CnbDroplet c;
+  c.d.SetEnv("CNB_LAYERS_DIR", "layers");
+  RunResult r = c.d.RunIn(c.d.root(), {kShell, "workspace/", "echo $(pwd) $NODE_HOME $ORDER"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ".profile in " + c.workspace + " with production\n" + c.workspace + " " +
+                       c.node + " node node/web app\n");
+  c.d.SetEnv("CNB_APP_DIR", "workspace");
+  r = c.d.RunIn(c.d.root(), {kShell});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, ".profile in " + c.workspace + " with production\n");
 }
 
 TEST(ShellE2E, HelpListsTheAppFlags) {
