@@ -323,8 +323,8 @@ class Daemon:
                              f"stderr: {self.stderr_text()!r}")
 
     def _settled(self):
-        """The listener is asleep (in poll) and its start-up read of /proc/self/maps (just
-        after the sshd.started line: ReleaseStartupMemory) is over."""
+        """The listener is asleep (in poll) and its start-up read of /proc/self/smaps (just
+        after the sshd.started line: ReleaseUnusedCodePages) is over."""
         pid = self.proc.pid
         st = proc_stat(pid)
         if st is None or st[0] == "Z":
@@ -337,7 +337,7 @@ class Daemon:
             return True
         for n in fds:
             try:
-                if os.readlink(f"/proc/{pid}/fd/{n}").endswith("/maps"):
+                if os.readlink(f"/proc/{pid}/fd/{n}").endswith("maps"):
                     return False
             except OSError:
                 pass
