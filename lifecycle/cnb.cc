@@ -242,9 +242,6 @@ using LayerFn = std::function<absl::Status(const CnbBuildpack& bp, const std::st
 absl::Status ForEachLayerOf(const std::string& layers_dir, const CnbBuildpack& bp,
                             const LayerFn& fn) {
   const std::string dir = BuildpackDir(layers_dir, bp.id);
-  absl::StatusOr<PathKind> kind = StatPath(dir);
-  if (!kind.ok()) return kind.status();
-  if (*kind == PathKind::kMissing) return absl::OkStatus();
   absl::StatusOr<std::optional<std::vector<DirEntry>>> entries = ReadDir(dir);
   if (!entries.ok()) return entries.status();
   if (!entries->has_value()) return absl::OkStatus();

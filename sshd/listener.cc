@@ -40,7 +40,6 @@ std::string PeerString(const sockaddr_storage& ss) {
   return absl::StrCat(host, ":", port);
 }
 
-
 }  // namespace
 
 absl::StatusOr<UniqueFd> Listen(const std::string& address) {
