@@ -135,7 +135,7 @@ int Connection::HandleAuth(ssh_message msg) {
     // Key exchange and authentication touched code (key parsing, signatures, curve25519)
     // that runs again only at a re-key: give those pages back (plain memory calls, safe in
     // a callback). Before the reply, so the client never sees this process mid-way (reading
-    // /proc/self/smaps holds an fd; about 0.1 ms with the static binary).
+    // /proc/self/smaps holds an fd for a moment).
     ReleaseUnusedCodePages();
     ssh_message_auth_reply_success(msg, 0);
     user_ = user != nullptr ? user : "";

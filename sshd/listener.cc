@@ -56,7 +56,7 @@ int Listener::Run() {
   LogInfo("started", {{"address", LocalAddressOf(listen_fd_.get()).ToString()}});
   // Start-up (OpenSSL, libssh and flag initialisation) touched megabytes of program text the
   // idle listener never runs again. After the "started" line, whose formatting and logging
-  // code would otherwise fault back in and stay (about 0.4 MiB); for a moment after that
+  // code would otherwise fault back in and stay; for a moment after that
   // line the listener holds an fd on /proc/self/smaps.
   ReleaseUnusedCodePages();
 
