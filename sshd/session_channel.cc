@@ -45,7 +45,16 @@ int SessionChannel::OnRequest(ssh_message msg) {
       if (started_) return 1;
       const char* name = ssh_message_channel_request_env_name(msg);
       const char* value = ssh_message_channel_request_env_value(msg);
-      if (name == nullptr || value == nullptr || !env_.Set(name, value)) return 1;
+      if (name == nullptr || value == nullptr) return 1;
+      if (!env_.Set(name, value)) {
+        // Refused: a name that cannot be set, or past the per-session limits. Logged once per
+        // session (a flood would otherwise be a line per request); never the value.
+        if (!env_refusal_logged_) {
+          env_refusal_logged_ = true;
+          LogInfo("session.env-refused", {{"peer", ctx_->peer()}, {"name", std::string(name)}});
+        }
+        return 1;
+      }
       ssh_message_channel_request_reply_success(msg);
       return 0;
     }

@@ -78,6 +78,7 @@ class SessionChannel : public ChannelHandler {
   UniqueFd stderr_;
   std::unique_ptr<ChannelPump> pump_;
   bool eof_before_start_ = false;
+  bool env_refusal_logged_ = false;
   bool peer_closed_ = false;
   bool exit_sent_ = false;
   bool finished_ = false;
