@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "lifecycle/app_env.h"
 #include "lifecycle/app_process.h"
 #include "lifecycle/cnb.h"
@@ -36,15 +35,10 @@ std::string FirstOf(const std::string& a, const std::string& b, const char* fall
   return fallback;
 }
 
-// cd to $1, source each script (a failing one is reported by bash; the rest still run), then
-// run the command ($2 after the shift) through `exec bash -c`.
-std::string CnbScript(const std::vector<std::string>& profile_scripts) {
-  std::string script = "cd \"$1\"\n";
-  for (const std::string& path : profile_scripts) {
-    absl::StrAppend(&script, "source ", ShellQuote(path), "\n");
-  }
-  absl::StrAppend(&script, "shift\nexec bash -c \"$@\"\n");
-  return script;
+// The shell of a droplet launch: bash, or sh in an image without /bin/bash (launch.h).
+void SetShell(AppLaunch& launch, Shell shell) {
+  launch.interpreter = ShellPath(shell);
+  launch.default_command = ShellName(shell);
 }
 
 absl::StatusOr<AppLaunch> PrepareCnb(Environment env, const AppLaunchOptions& options,
@@ -67,9 +61,9 @@ absl::StatusOr<AppLaunch> PrepareCnb(Environment env, const AppLaunchOptions& op
   if (!scripts.ok()) return scripts.status();
   if (absl::Status s = BuildServiceEnvironment(env, options.credhub, report); !s.ok()) return s;
   launch.env = std::move(env);
-  launch.interpreter = "/bin/bash";
-  launch.script = CnbScript(*scripts);
-  launch.default_command = "bash";
+  const Shell shell = AvailableShell(options.bash);
+  SetShell(launch, shell);
+  launch.script = SourceListScript(*scripts, shell);
   return launch;
 }
 
@@ -83,9 +77,9 @@ absl::StatusOr<AppLaunch> PrepareBuildpack(Environment env, const AppLaunchOptio
   if (absl::Status s = BuildAppEnvironment(env, dir, options.credhub, report); !s.ok()) return s;
   launch.env = std::move(env);
   launch.app_dir = dir;
-  launch.interpreter = "/bin/bash";
-  launch.script = ShellScript();
-  launch.default_command = "bash";
+  const Shell shell = AvailableShell(options.bash);
+  SetShell(launch, shell);
+  launch.script = ShellScript(shell);
   return launch;
 }
 
@@ -104,7 +98,8 @@ absl::StatusOr<AppLaunch> PrepareProcess(const AppLaunchOptions& options) {
   // A process started with an empty environment still needs a way to find programs.
   if (!launch.env.Lookup("PATH").has_value()) (void)launch.env.Set("PATH", "/bin:/usr/bin");
   launch.app_dir = options.app_dir.empty() ? app->cwd : options.app_dir;
-  launch.interpreter = ::access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh";
+  // No profile scripts to source, so no notice: images without bash are common here.
+  launch.interpreter = ShellPath(AvailableShell(options.bash));
   launch.script = absl::StrCat("cd \"$1\" || exit 1\nshift\nexec ", launch.interpreter,
                                " -c \"$1\"\n");
   launch.default_command = launch.interpreter;
@@ -171,10 +166,6 @@ absl::Status ExecAppLaunch(const AppLaunch& launch, const std::string& argv0,
   ::execve(launch.interpreter.c_str(), argv.data(), envp.data());
   return absl::FailedPreconditionError(
       absl::StrCat("exec ", launch.interpreter, ": ", std::strerror(errno)));
-}
-
-std::string ShellQuote(const std::string& s) {
-  return absl::StrCat("'", absl::StrReplaceAll(s, {{"'", "'\\''"}}), "'");
 }
 
 }  // namespace hatch::lifecycle

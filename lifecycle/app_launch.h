@@ -5,10 +5,12 @@
 //               App dir: options.app_dir, else $CNB_APP_DIR, else /home/vcap/workspace.
 //               The layers' launch environment (cnb.h), then credhub interpolation and
 //               DATABASE_URL as for classic apps; bash sources the layers' profile scripts
-//               and the app's .profile.
+//               and the app's .profile (launch.h's SourceListScript).
 //   kBuildpack  a classic droplet: options.app_dir, else $HOME/app, is a directory. The
 //               environment of app_env.h; bash sources ../profile.d/* and .profile.d/*
 //               (launch.h's ShellScript), exactly as buildpackapplifecycle's shell.
+//               For both kinds, without /bin/bash /bin/sh does it all, says so on stderr
+//               and names the profile scripts it cannot parse (launch.h).
 //   kProcess    options.app_pid names a process, or no droplet of either kind is there (a
 //               Docker image): the environment and working directory (unless options.app_dir
 //               names one) of the app process (app_process.h), named or found automatically.
@@ -30,6 +32,7 @@
 #include "lifecycle/credhub.h"
 #include "lifecycle/credhub_flags.h"
 #include "lifecycle/environment.h"
+#include "lifecycle/launch.h"
 
 namespace hatch::lifecycle {
 
@@ -44,6 +47,7 @@ struct AppLaunchOptions {
   std::string process_type;  // CNB; "" = $CNB_PROCESS_TYPE or "web"
   pid_t app_pid = 0;         // kProcess; 0 = find the app process
   uid_t uid = 0;             // kProcess: whose processes may be the app (normally getuid())
+  std::string bash = "/bin/bash";  // when not executable, /bin/sh runs everything instead
   CredhubFlags credhub;
 };
 
@@ -51,9 +55,10 @@ struct AppLaunch {
   AppKind kind = AppKind::kBuildpack;
   Environment env;             // the whole environment the command runs with
   std::string app_dir;         // absolute; the command's working directory
-  std::string interpreter;     // "/bin/bash" (or "/bin/sh" for kProcess without bash)
+  std::string interpreter;     // "/bin/bash", or "/bin/sh" without bash
   std::string script;          // the interpreter's program: cd, source, exec the command
-  std::string default_command; // what an interactive session runs: "bash" (or "sh")
+  std::string default_command; // what an interactive session runs: "bash" or "sh" (kProcess:
+                               // the interpreter's path)
 };
 
 // `env` is the environment to start from (for kProcess it is replaced by the app process's).
@@ -63,7 +68,7 @@ absl::StatusOr<AppLaunch> PrepareAppLaunch(Environment env, const AppLaunchOptio
                                            const ReportFn& report);
 
 // {interpreter, "-c", script, argv0, app_dir, command}: cd to the app dir, source the profile
-// scripts, then `exec bash -c command` (sh for kProcess without bash). An empty command runs
+// scripts, then `exec bash -c command` (sh without bash). An empty command runs
 // default_command. argv0 names the program in the interpreter's error messages.
 std::vector<std::string> AppLaunchArgv(const AppLaunch& launch, const std::string& argv0,
                                        const std::string& command);
@@ -72,9 +77,6 @@ std::vector<std::string> AppLaunchArgv(const AppLaunch& launch, const std::strin
 // when exec fails, with the reason.
 absl::Status ExecAppLaunch(const AppLaunch& launch, const std::string& argv0,
                            const std::string& command);
-
-// A bash word that expands to exactly `s` (single quotes; ' as '\'').
-std::string ShellQuote(const std::string& s);
 
 }  // namespace hatch::lifecycle
 

@@ -26,7 +26,7 @@ void PrintError(absl::string_view message) {
   std::fprintf(stderr, "%.*s\n", static_cast<int>(message.size()), message.data());
 }
 
-// The credhub retry reports, on stdout as in the original; flushed before bash replaces us.
+// The credhub retry reports, on stdout as in the original; flushed before the shell replaces us.
 void ReportOnStdout(absl::string_view line) {
   std::fprintf(stdout, "%.*s\n", static_cast<int>(line.size()), line.data());
   std::fflush(stdout);
@@ -140,8 +140,11 @@ int LauncherMain(int argc, char** argv) {
     return 3;
   }
   std::fflush(nullptr);
-  const absl::Status s =
-      ExecBash(LauncherScript(staging_info->entrypoint_prefix), program, dir, command, env);
+  // The start command runs with sh in an image without bash too (saying so on stderr, in the
+  // app's log): a POSIX start command then works, where the original fails to exec bash.
+  const Shell shell = AvailableShell();
+  const absl::Status s = ExecShell(shell, LauncherScript(staging_info->entrypoint_prefix, shell),
+                                   program, dir, command, env);
   PrintError(s.message());
   return 4;
 }

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "lifecycle/app_process.h"
+#include "lifecycle/launch.h"
 #include "tests/lifecycle/test_util.h"
 
 namespace hatch::lifecycle {
@@ -168,6 +169,42 @@ TEST(AppLaunch, ClassicDropletWithAnExplicitAppDir) {
               ElementsAre("/bin/bash", "-c", launch->script, "argv0", root / "app", "echo hi"));
   // An empty command is the interactive default.
   EXPECT_EQ(AppLaunchArgv(*launch, "argv0", "").back(), "bash");
+}
+
+TEST(AppLaunch, WithoutBashDropletsRunWithSh) {
+  TempDir root;
+  MakeDirs(root / "app");
+  WriteFile(root / "app/.profile.d/a.sh", "export A=1\n");
+  AppLaunchOptions options;
+  options.app_dir = root / "app";
+  options.bash = root / "no-bash";
+  auto launch = PrepareAppLaunch(Environment({"PATH=/usr/bin:/bin"}), options, NoReports());
+  ASSERT_TRUE(launch.ok()) << launch.status();
+  EXPECT_EQ(launch->interpreter, "/bin/sh");
+  EXPECT_EQ(launch->script, ShellScript(Shell::kSh));
+  EXPECT_EQ(AppLaunchArgv(*launch, "shell", "").back(), "sh");
+  const testing::RunResult r = testing::Run(AppLaunchArgv(*launch, "shell", "echo A=$A"),
+                                            launch->env.entries(), "/");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "A=1\n");
+  EXPECT_THAT(r.err, StartsWith("hatch: no /bin/bash in this image"));
+
+  // A CNB droplet: its profile scripts by absolute path, sourced by sh.
+  MakeDirs(root / "layers/bp/layer/profile.d");
+  WriteFile(root / "layers/config/metadata.toml", "[[buildpacks]]\n  id = \"bp\"\n  api = \"0.7\"\n");
+  WriteFile(root / "layers/bp/layer/profile.d/b.sh", "export B=1\n");
+  options.layers_dir = root / "layers";
+  launch = PrepareAppLaunch(Environment({"PATH=/usr/bin:/bin"}), options, NoReports());
+  ASSERT_TRUE(launch.ok()) << launch.status();
+  EXPECT_EQ(launch->kind, AppKind::kCnb);
+  EXPECT_EQ(launch->script,
+            SourceListScript({root / "layers/bp/layer/profile.d/b.sh"}, Shell::kSh));
+  EXPECT_EQ(AppLaunchArgv(*launch, "shell", "").front(), "/bin/sh");
+  EXPECT_EQ(AppLaunchArgv(*launch, "shell", "").back(), "sh");
+  const testing::RunResult cnb = testing::Run(AppLaunchArgv(*launch, "shell", "echo B=$B"),
+                                              launch->env.entries(), "/");
+  EXPECT_EQ(cnb.exit_code, 0) << cnb.err;
+  EXPECT_EQ(cnb.out, "B=1\n");
 }
 
 TEST(AppLaunch, ClassicDropletFoundInHome) {

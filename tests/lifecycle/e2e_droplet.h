@@ -4,6 +4,8 @@
 #ifndef HATCH_TESTS_LIFECYCLE_E2E_DROPLET_H_
 #define HATCH_TESTS_LIFECYCLE_E2E_DROPLET_H_
 
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -78,6 +80,24 @@ class Droplet {
     return Run(argv, env, cwd);
   }
 };
+
+// argv in a mount namespace of its own where /bin/bash is /dev/null (so not executable): an
+// image without bash, on this machine. Needs root; HideBashWorks says whether it runs here.
+inline std::vector<std::string> WithoutBash(const std::vector<std::string>& argv) {
+  std::vector<std::string> out = {"/usr/bin/unshare", "--mount", "/bin/sh", "-c",
+                                  "mount --bind /dev/null /bin/bash && exec \"$0\" \"$@\""};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+inline bool HideBashWorks() {
+  return ::geteuid() == 0 &&
+         Run(WithoutBash({"/bin/sh", "-c", "! test -x /bin/bash"}), {"PATH=/usr/bin:/bin"}, "/")
+                 .exit_code == 0;
+}
+
+inline constexpr char kShNotice[] =
+    "hatch: no /bin/bash in this image: profile scripts and the command run with /bin/sh\n";
 
 }  // namespace hatch::lifecycle::testing
 

@@ -48,6 +48,18 @@ TEST(LauncherE2E, RunsTheStartCommandWithTheAppEnvironment) {
   EXPECT_THAT(r.out, AllOf(HasSubstr("\nrunning app\n"), Not(HasSubstr("should not run"))));
 }
 
+TEST(LauncherE2E, WithoutBashShStartsTheApp) {
+  if (!HideBashWorks()) GTEST_SKIP() << "needs root and a mount namespace to hide /bin/bash";
+  Droplet d;
+  d.Write("app/.profile.d/b.sh", "export B=1\n");
+  d.Write("app/.profile", "export C=${B}1\n");
+  const RunResult r = d.RunIn(
+      d.root(), WithoutBash({kLauncher, d.app(), "echo C=$C $0; exit 5", kMetadata}));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_EQ(r.out, "Invoking pre-start scripts.\nInvoking start command.\nC=11 sh\n");
+  EXPECT_EQ(r.err, kShNotice);
+}
+
 TEST(LauncherE2E, NoProfileDirsIsNoError) {
   Droplet d;
   MakeDirs(d.app() + "/.profile.d");

@@ -57,6 +57,26 @@ TEST(ShellE2E, DefaultsToBashInHomeApp) {
   EXPECT_EQ(r.out, "sourced in " + d.app() + "\n");
 }
 
+TEST(ShellE2E, WithoutBashShRunsThePosixProfileScriptsAndTheCommand) {
+  if (!HideBashWorks()) GTEST_SKIP() << "needs root and a mount namespace to hide /bin/bash";
+  Droplet d;
+  d.Write("profile.d/a.sh", "export A=1\n");
+  d.Write("app/.profile.d/b.sh", "export HALF=1\nx=(1 2)\n");  // an array: bash only
+  d.Write("app/.profile.d/c.sh", "export C=$A$A\n");
+  RunResult r = d.RunIn(d.root(), WithoutBash({kShell, d.app(), "echo A=$A C=$C HALF=$HALF $0"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "A=1 C=11 HALF= sh\n");
+  EXPECT_THAT(r.err, StartsWith(kShNotice));
+  EXPECT_THAT(r.err, HasSubstr("\nhatch: .profile.d/b.sh not sourced: it needs bash, and "
+                               "/bin/sh cannot parse it: "));
+
+  // No command: sh, which reads its commands from stdin (at EOF here) and exits.
+  r = d.RunIn("/", WithoutBash({kShell}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, StartsWith(kShNotice));
+}
+
 TEST(ShellE2E, ExitStatusIsTheCommands) {
   Droplet d;
   EXPECT_EQ(d.RunIn(d.root(), {kShell, d.app(), "exit 26"}).exit_code, 26);

@@ -1,8 +1,9 @@
 """The release binaries in a rootfs that holds nothing else.
 
 The rootfs made here has a static busybox (/bin/sh and its other applets), the three release
-binaries under /tmp/lifecycle and a sample droplet under /home/vcap: no /etc (so no passwd,
-nsswitch.conf or hosts), no libc, no /dev, no /proc. The daemon runs in it confined to it
+binaries under /tmp/lifecycle and a sample droplet under /home/vcap: no bash (busybox has no
+bash applet, and nothing stands in for it: `shell` and `launcher` fall back to /bin/sh), no /etc
+(so no passwd, nsswitch.conf or hosts), no libc, no /dev, no /proc. The daemon runs in it confined to it
 (chroot as root, else a user namespace with --root) as uid 4242, which has no name anywhere,
 and listens on loopback in the host's network, where the real OpenSSH ssh, sftp and scp -O
 drive it from outside.
@@ -31,6 +32,8 @@ PROGRAMS = ("diego-sshd", "shell", "launcher")
 APP_UID = 4242  # no account of that uid exists, in the rootfs or on the host
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static (scripts/setup installs it)
 START_TIMEOUT = 20
+BASH_ONLY = "z-bash-only.sh"  # sorted after app.sh, so the scripts after it are seen to run
+SH_NOTICE = "hatch: no /bin/bash in this image: profile scripts and the command run with /bin/sh"
 RUN_TIMEOUT = 60
 
 VCAP_APPLICATION = {"application_id": "a1b2c3", "application_name": "dora",
@@ -78,9 +81,6 @@ def make_rootfs(root):
     for applet in applets:
         if applet != "busybox":
             os.symlink("busybox", f"{root}/bin/{applet}")
-    # `shell` and `launcher` exec /bin/bash, as buildpackapplifecycle's do (app rootfses have
-    # it); busybox has no bash applet, so bash here is busybox's sh under that name.
-    write(f"{root}/bin/bash", "#!/bin/sh\nexec /bin/sh \"$@\"\n", 0o755)
     os.makedirs(f"{root}/tmp/lifecycle")
     os.chmod(f"{root}/tmp", 0o1777)
     for program in PROGRAMS:
@@ -90,6 +90,9 @@ def make_rootfs(root):
     home = f"{root}/home/vcap"
     write(f"{home}/app/index.html", "<h1>dora</h1>\n")
     write(f"{home}/app/.profile.d/app.sh", "export APP_PROFILE_D=loaded\n")
+    # What busybox's sh cannot parse: named on stderr, not sourced, the others still are.
+    write(f"{home}/app/.profile.d/{BASH_ONLY}", "# rvm-style\n"
+          "paths=(/home/vcap/app/bin /home/vcap/deps/0/bin)\nexport BASH_PROFILE=loaded\n")
     write(f"{home}/profile.d/buildpack.sh", "export BUILDPACK_PROFILE_D=loaded\n")
     write(f"{home}/staging_info.yml",
           '{"detected_buildpack":"staticfile",'
@@ -184,7 +187,7 @@ def read_banner(port):
 class Sshd:
     """diego-sshd started in the rootfs with the runtime's flags; its output is collected."""
 
-    def __init__(self, confined, keys):
+    def __init__(self, confined, keys, *flags):
         self.keys = keys
         self.port = free_port()
         with open(os.path.join(keys, "host")) as f:
@@ -200,7 +203,7 @@ class Sshd:
         self.proc = subprocess.Popen(
             [*confined.prefix, "/tmp/lifecycle/diego-sshd", f"-address=127.0.0.1:{self.port}",
              f"-hostKey={host_key}", f"-authorizedKey={authorized_key}", "-inheritDaemonEnv",
-             "-logLevel=info"],
+             "-logLevel=info", *flags],
             env=DAEMON_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True)
         self.reader = threading.Thread(target=self._collect, daemon=True)
@@ -248,6 +251,24 @@ def sshd(confined, keys):
     assert daemon.stop() == 0, daemon.log()
 
 
+@pytest.fixture(scope="module")
+def app_sshd(confined, keys):
+    """The daemon as Diego starts it for `cf ssh`: sessions in the app's environment."""
+    daemon = Sshd(confined, keys, "-appEnvironment")
+    yield daemon
+    assert daemon.stop() == 0, daemon.log()
+
+
+def assert_told_sh_and_bash_only_named(stderr):
+    """The one notice that sh is used, and the script sh cannot parse named as needing bash."""
+    lines = stderr.splitlines()
+    assert lines.count(SH_NOTICE) == 1, stderr
+    named = [line for line in lines if BASH_ONLY in line]
+    assert len(named) == 1, stderr
+    assert named[0].startswith(f"hatch: .profile.d/{BASH_ONLY} not sourced: it needs bash, "
+                               "and /bin/sh cannot parse it: "), stderr
+
+
 def env_value(output, name):
     for line in output.splitlines():
         if line.startswith(name + "="):
@@ -276,8 +297,9 @@ def test_rootfs_holds_only_busybox_the_release_and_the_droplet(rootfs):
             if os.path.islink(os.path.join(dirpath, name)):
                 assert os.readlink(os.path.join(dirpath, name)) == "busybox", rel
                 continue
-            assert (rel in ("bin/busybox", "bin/bash") or rel.startswith("tmp/lifecycle/")
+            assert (rel == "bin/busybox" or rel.startswith("tmp/lifecycle/")
                     or rel.startswith("home/vcap/")), f"unexpected file {rel}"
+    assert not os.path.lexists(os.path.join(rootfs, "bin/bash"))
 
 
 def test_programs_print_their_versions_in_the_rootfs(confined):
@@ -363,10 +385,14 @@ def test_port_forward_reaches_a_service_on_loopback(sshd):
 
 def test_shell_rebuilds_the_app_environment_over_ssh(sshd):
     names = ("HOME", "TMPDIR", "DEPS_DIR", "DATABASE_URL", "APP_PROFILE_D",
-             "BUILDPACK_PROFILE_D", "VCAP_APPLICATION")
-    script = "".join(f'echo "{n}=${n}"; ' for n in names) + 'echo "PWD=$(pwd)"'
+             "BUILDPACK_PROFILE_D", "BASH_PROFILE", "VCAP_APPLICATION")
+    script = "".join(f'echo "{n}=${n}"; ' for n in names) + 'echo "PWD=$(pwd)"; echo "SHELL0=$0"'
     r = sshd.ssh(f"/tmp/lifecycle/shell /home/vcap/app '{script}'")
     assert r.returncode == 0, r.stdout + r.stderr + sshd.log()
+    # No bash here: busybox's sh sourced the POSIX scripts and ran the command.
+    assert env_value(r.stdout, "SHELL0") == "sh"
+    assert env_value(r.stdout, "BASH_PROFILE") == ""
+    assert_told_sh_and_bash_only_named(r.stderr)
     assert env_value(r.stdout, "HOME") == "/home/vcap/app"
     assert env_value(r.stdout, "PWD") == "/home/vcap/app"
     assert env_value(r.stdout, "TMPDIR") == "/home/vcap/tmp"
@@ -388,3 +414,36 @@ def test_launcher_starts_the_app_as_the_runtime_does(confined):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.splitlines() == ["Invoking pre-start scripts.", "Invoking start command.",
                                      "started on 8080 in /home/vcap/app with loaded"], r.stdout
+    assert_told_sh_and_bash_only_named(r.stderr)
+
+
+def test_shell_without_a_command_runs_sh_in_the_app_dir(confined):
+    # The interactive default is sh; without a terminal it reads its commands from stdin.
+    r = confined(["/tmp/lifecycle/shell"], input='echo "$0 in $(pwd) with $APP_PROFILE_D"\n')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == "sh in /home/vcap/app with loaded\n"
+    assert_told_sh_and_bash_only_named(r.stderr)
+
+
+def test_shell_runs_a_droplet_without_bash_only_scripts_quietly_but_for_the_notice(confined,
+                                                                                 rootfs):
+    app = f"{rootfs}/home/vcap/posix-app"
+    write(f"{app}/.profile.d/posix.sh", 'export POSIX_PROFILE="$(pwd)"\n')
+    if os.geteuid() == 0:
+        for path in (app, f"{app}/.profile.d", f"{app}/.profile.d/posix.sh"):
+            os.lchown(path, APP_UID, APP_UID)
+    try:
+        r = confined(["/tmp/lifecycle/shell", "/home/vcap/posix-app", 'echo "$POSIX_PROFILE"'])
+    finally:
+        shutil.rmtree(app)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == "/home/vcap/posix-app\n"
+    assert r.stderr == SH_NOTICE + "\n"
+
+
+def test_app_environment_sessions_run_with_sh(app_sshd):
+    # The daemon's -appEnvironment prepares the same launch as `shell`: $HOME/app's droplet.
+    r = app_sshd.ssh('echo "$0 $HOME $APP_PROFILE_D ${BASH_PROFILE:-none} $(pwd)"; exit 4')
+    assert r.returncode == 4, r.stdout + r.stderr + app_sshd.log()
+    assert r.stdout == "sh /home/vcap/app loaded none /home/vcap/app\n"
+    assert_told_sh_and_bash_only_named(r.stderr)
