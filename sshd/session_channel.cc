@@ -173,7 +173,8 @@ void SessionChannel::PrepareInApp(SpawnRequest* request) {
     };
     return;
   }
-  request->argv = lifecycle::AppLaunchArgv(*launch, "bash", command_);
+  // argv0 names the interpreter (bash, or sh in an image without bash) in its messages.
+  request->argv = lifecycle::AppLaunchArgv(*launch, launch->default_command, command_);
   request->env = env_.ToEnvpOver(launch->env.entries());
   request->cwd = launch->app_dir;
 }
