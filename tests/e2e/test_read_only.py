@@ -358,3 +358,15 @@ def test_without_the_filter_keyctl_and_mount_reach_the_kernel(sshd_factory, file
     d = start_daemon(sshd_factory, files, "-syscallFilter=false")
     r = ssh.run(d, f'python3 -c "{SYSCALL}" {KEYCTL}; python3 -c "{SYSCALL}" {MOUNT}')
     assert r.stdout == b"ok\nNo such file or directory\n", r.stderr
+
+
+@needs_landlock
+def test_rsync_download_works_and_upload_is_refused(ro, files, clients):
+    r = clients.rsync(ro, REMOTE + "file", files.l("synced"))
+    assert r.returncode == 0, r.stderr
+    with open(files.l("synced"), "rb") as f:
+        assert f.read() == b"original\n"
+    files.put_local("up", b"upload\n")
+    r = clients.rsync(ro, files.l("up"), REMOTE + "up")
+    assert r.returncode != 0
+    assert not os.path.exists(files.r("up"))
