@@ -47,6 +47,9 @@ class SyscallFilter {
   int Load() const;
 
   size_t instruction_count() const { return main_.size() + supplement_.size(); }
+  // The programs, in the order Load() installs them (for tests; either may be empty).
+  absl::Span<const sock_filter> main_program() const { return main_; }
+  absl::Span<const sock_filter> supplement_program() const { return supplement_; }
 
  private:
   std::vector<sock_filter> main_;        // libseccomp's program
