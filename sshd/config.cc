@@ -143,7 +143,8 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   c.syscall_filter = absl::GetFlag(FLAGS_syscallFilter);
   c.read_only = absl::GetFlag(FLAGS_readOnly);
   if (c.read_only && !c.syscall_filter) {
-    return absl::InvalidArgumentError("-readOnly needs the syscall filter: drop -syscallFilter=false");
+    return absl::InvalidArgumentError(
+        "-readOnly needs the syscall filter: drop -syscallFilter=false");
   }
   // A remote forward changes no file, but it lets the session's user open a port on the
   // container that others can connect to: not what "read-only" promises.

@@ -127,7 +127,8 @@ absl::StatusOr<SpawnedProcess> Spawn(const SpawnRequest& r) {
 
   const sandbox::SessionSandbox* confinement = nullptr;
   if (r.sandbox.any()) {
-    absl::StatusOr<const sandbox::SessionSandbox*> prepared = sandbox::SessionSandbox::For(r.sandbox);
+    absl::StatusOr<const sandbox::SessionSandbox*> prepared =
+        sandbox::SessionSandbox::For(r.sandbox);
     if (!prepared.ok()) return prepared.status();
     confinement = *prepared;
   }

@@ -105,6 +105,14 @@ int Nr(uint32_t arch, const char* name) {
   return nr;
 }
 
+// A table row's number for one ABI: libseccomp's, else the unified number (with x32's bit);
+// negative when the call does not exist there (stime on x86-64).
+int NumberOn(uint32_t arch, const FilterRule& rule) {
+  const int nr = seccomp_syscall_resolve_name_arch(arch, rule.name);
+  if (nr != __NR_SCMP_ERROR) return nr;
+  return rule.unified_number | (arch == SCMP_ARCH_X32 ? 0x40000000 : 0);
+}
+
 class CompiledFilter : public testing::Test {
  protected:
   void SetUp() override {
@@ -121,9 +129,8 @@ constexpr uint32_t kX86Abis[] = {SCMP_ARCH_X86_64, SCMP_ARCH_X86, SCMP_ARCH_X32}
 TEST_F(CompiledFilter, EveryAbiOfX8664MeetsTheBaseline) {
   for (const FilterRule& rule : BaselineRules()) {
     for (uint32_t arch : kX86Abis) {
-      int nr = seccomp_syscall_resolve_name_arch(arch, rule.name);
-      if (nr == __NR_SCMP_ERROR) nr = rule.unified_number | (arch == SCMP_ARCH_X32 ? 0x40000000 : 0);
-      if (nr < 0) continue;  // not a call of this ABI (stime on x86-64)
+      const int nr = NumberOn(arch, rule);
+      if (nr < 0) continue;
       const uint32_t audit_arch = arch == SCMP_ARCH_X32 ? AUDIT_ARCH_X86_64 : arch;
       EXPECT_EQ(Decide(filter_, audit_arch, nr), Errno(EPERM)) << rule.name << " arch " << arch;
     }
@@ -133,8 +140,7 @@ TEST_F(CompiledFilter, EveryAbiOfX8664MeetsTheBaseline) {
 TEST_F(CompiledFilter, EveryAbiOfX8664MeetsTheMetadataTable) {
   for (const FilterRule& rule : ReadOnlyMetadataRules()) {
     for (uint32_t arch : kX86Abis) {
-      int nr = seccomp_syscall_resolve_name_arch(arch, rule.name);
-      if (nr == __NR_SCMP_ERROR) nr = rule.unified_number | (arch == SCMP_ARCH_X32 ? 0x40000000 : 0);
+      const int nr = NumberOn(arch, rule);
       if (nr < 0) continue;
       const uint32_t audit_arch = arch == SCMP_ARCH_X32 ? AUDIT_ARCH_X86_64 : arch;
       EXPECT_EQ(Decide(filter_, audit_arch, nr, rule.ioctl_request), Errno(EROFS))

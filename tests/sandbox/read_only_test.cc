@@ -111,7 +111,9 @@ TEST_F(ReadOnly, MetadataChangesAreRefusedWithErofs) {
   ExpectRefused("chmod", EROFS, [=] { return Outcome(chmod(f.c_str(), 0600)); });
   ExpectRefused("fchmod", EROFS, [=] { return Outcome(fchmod(open(f.c_str(), O_RDONLY), 0600)); });
   ExpectRefused("chown", EROFS, [=] { return Outcome(chown(f.c_str(), getuid(), getgid())); });
-  ExpectRefused("utimensat", EROFS, [=] { return Outcome(utimensat(AT_FDCWD, f.c_str(), nullptr, 0)); });
+  ExpectRefused("utimensat", EROFS, [=] {
+    return Outcome(utimensat(AT_FDCWD, f.c_str(), nullptr, 0));
+  });
   // Extended attributes and inode flags need a filesystem that has them; /tmp may be tmpfs
   // (user xattrs since 6.6; no FS_IOC_SETFLAGS) or the root filesystem. Refused whatever the
   // filesystem would have said:
