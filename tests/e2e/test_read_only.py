@@ -11,7 +11,7 @@ import threading
 import paramiko
 import pytest
 
-from conftest import daemon_user, pm_exec, running_as_root, wait_until, ShellReader, RUN_AS
+from conftest import RUN_AS, pm_exec, running_as_root, wait_until
 from test_transfer_support import REMOTE, area, clients, give_to_daemon_user, start_daemon  # noqa: F401
 
 NOTICE = b"hatch: read-only session: the filesystem cannot be changed\n"
