@@ -41,6 +41,12 @@ ABSL_FLAG(int, maxRemoteListeners, 64, "remote forward (-R) listeners per connec
 ABSL_FLAG(bool, appEnvironment, false,
           "run shell and exec sessions in the app's environment (classic, CNB or app process)");
 ABSL_FLAG(std::string, appDir, "", "with -appEnvironment: the app dir (default: per kind of app)");
+ABSL_FLAG(bool, readOnly, false,
+          "sessions cannot change the filesystem or signal the app (Landlock, Linux 6.12+); "
+          "scp and sftp refuse writes; -R is refused");
+ABSL_FLAG(bool, syscallFilter, true,
+          "sessions run under the baseline seccomp filter and with no_new_privs (false: "
+          "neither, so setuid programs such as sudo work)");
 ABSL_FLAG(int, appPid, 0, "with -appEnvironment: the app process to take the environment of "
           "(default: the oldest process of this user outside hatch, when there is no droplet)");
 
@@ -134,6 +140,16 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   if (!c.app_environment && (!c.app_dir.empty() || c.app_pid != 0)) {
     return absl::InvalidArgumentError("-appDir and -appPid need -appEnvironment");
   }
+
+  c.syscall_filter = absl::GetFlag(FLAGS_syscallFilter);
+  c.read_only = absl::GetFlag(FLAGS_readOnly);
+  if (c.read_only && !c.syscall_filter) {
+    return absl::InvalidArgumentError(
+        "-readOnly needs the syscall filter: drop -syscallFilter=false");
+  }
+  // A remote forward changes no file, but it lets the session's user open a port on the
+  // container that others can connect to: not what "read-only" promises.
+  if (c.read_only) c.allow_remote_forwarding = false;
 
   for (absl::Status s : {NonNegative("idleTimeout", c.idle_timeout),
                          NonNegative("keepaliveInterval", c.keepalive_interval),

@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sandbox/session_sandbox.h"
 #include "sshd/log.h"
 
 namespace hatch {
@@ -42,6 +43,14 @@ struct Config {
   bool app_environment = false;
   std::string app_dir;  // "" = per kind of app
   int app_pid = 0;      // 0 = found (apps without droplet metadata)
+  // Every session runs under the baseline syscall filter (sandbox/syscall_filter.h) and with
+  // no_new_privs; false turns both off (setuid programs such as sudo work in sessions).
+  bool syscall_filter = true;
+  // -readOnly: sessions cannot change the filesystem nor signal the app (Landlock), scp and
+  // sftp refuse writes, and remote forwarding (-R) is refused. Needs the syscall filter.
+  bool read_only = false;
+
+  sandbox::SandboxPolicy session_sandbox() const { return {syscall_filter, read_only}; }
 };
 
 // Parses argv (and SSHD_HOSTKEY / SSHD_AUTHKEY, which override -hostKey / -authorizedKey).

@@ -7,8 +7,10 @@
 #include <sys/prctl.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/flags/usage_config.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 #include "sshd/algorithms.h"
@@ -18,6 +20,8 @@
 #include "sshd/listener.h"
 #include "sshd/log.h"
 #include "sshd/ssh_handles.h"
+#include "sandbox/landlock.h"
+#include "sandbox/session_sandbox.h"
 
 #ifndef HATCH_VERSION
 #define HATCH_VERSION "dev"
@@ -30,6 +34,34 @@ namespace {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "diego-sshd: %s\n", std::string(status.message()).c_str());
   return 1;
+}
+
+// Prepares what confines every session and tries it in a child, so that a kernel that cannot
+// enforce it is a start-up error rather than a failed session. -readOnly is never weakened:
+// without the kernel's support the daemon does not start. The baseline filter alone is
+// defence in depth: where the kernel or the container refuses seccomp, sessions run without
+// it (logged) rather than the runtime's unchanged command line failing to start.
+absl::Status PrepareSessionSandbox(hatch::Config* config) {
+  int abi = hatch::sandbox::KernelLandlockAbi();
+  // For tests of the refusal: pretend an older kernel. It can only lower the ABI, which
+  // only ever makes -readOnly refuse to start; never a weaker session.
+  if (const char* pretend = std::getenv("HATCH_TEST_LANDLOCK_ABI"); pretend != nullptr) {
+    int n = 0;
+    if (absl::SimpleAtoi(pretend, &n) && n >= 0 && n < abi) abi = n;
+    unsetenv("HATCH_TEST_LANDLOCK_ABI");
+  }
+  absl::Status s = hatch::sandbox::SessionSandbox::Check(config->session_sandbox(), abi);
+  if (!s.ok() && !config->read_only && config->syscall_filter) {
+    hatch::LogError("sandbox.syscall-filter-unavailable", {{"error", std::string(s.message())}});
+    config->syscall_filter = false;
+    return absl::OkStatus();
+  }
+  if (s.ok()) {
+    hatch::LogInfo("sandbox", {{"read_only", config->read_only},
+                               {"syscall_filter", config->syscall_filter},
+                               {"landlock_abi", abi}});
+  }
+  return s;
 }
 
 }  // namespace
@@ -52,6 +84,7 @@ int main(int argc, char** argv) {
   hatch::ScrubSecrets(argc, argv);
   if (!config.ok()) return Fail(config.status());
   hatch::SetLogLevel(config->log_level);
+  if (absl::Status s = PrepareSessionSandbox(&*config); !s.ok()) return Fail(s);
   ssh_init();
 
   absl::StatusOr<hatch::SshKey> host_key = hatch::LoadHostKey(config->host_key);

@@ -64,8 +64,9 @@ bool MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
 void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 // In the child: a clean process as OpenSSH's session.c makes it.
-[[noreturn]] void RunChild(const SpawnRequest& r, char* const* argv, char* const* envp,
-                           int in_fd, int out_fd, int err_fd) {
+[[noreturn]] void RunChild(const SpawnRequest& r, const sandbox::SessionSandbox* confinement,
+                           char* const* argv, char* const* envp, int in_fd, int out_fd,
+                           int err_fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -84,6 +85,20 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
   close_range(3, ~0U, 0);
   if (chdir(r.cwd.c_str()) != 0 && chdir("/") != 0) {
     // Nothing better to do; the process runs where it is.
+  }
+  if (confinement != nullptr) {
+    // Last, so that everything above (opening the terminal) is done unconfined; never run a
+    // session unconfined when it should not be.
+    const char* step = "";
+    if (int err = confinement->Apply(&step); err != 0) {
+      ChildError("cannot confine the session: ", step, err);
+      _exit(126);
+    }
+    if (r.sandbox.read_only && !r.builtin) {
+      ssize_t unused = write(STDERR_FILENO, sandbox::kReadOnlyNotice,
+                             sizeof(sandbox::kReadOnlyNotice) - 1);
+      (void)unused;
+    }
   }
   if (r.builtin) {
     // A built-in (sftp, scp) reads the client's upload from this pipe. With the default 64 KiB
@@ -115,6 +130,14 @@ absl::StatusOr<SpawnedProcess> Spawn(const SpawnRequest& r) {
   for (const std::string& e : r.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
+  const sandbox::SessionSandbox* confinement = nullptr;
+  if (r.sandbox.any()) {
+    absl::StatusOr<const sandbox::SessionSandbox*> prepared =
+        sandbox::SessionSandbox::For(r.sandbox);
+    if (!prepared.ok()) return prepared.status();
+    confinement = *prepared;
+  }
+
   SpawnedProcess p;
   UniqueFd child_in, child_out, child_err;
   if (r.pty_slave == nullptr) {
@@ -125,7 +148,10 @@ absl::StatusOr<SpawnedProcess> Spawn(const SpawnRequest& r) {
   }
   pid_t pid = fork();
   if (pid < 0) return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(errno)));
-  if (pid == 0) RunChild(r, argv.data(), envp.data(), child_in.get(), child_out.get(), child_err.get());
+  if (pid == 0) {
+    RunChild(r, confinement, argv.data(), envp.data(), child_in.get(), child_out.get(),
+             child_err.get());
+  }
   p.pid = pid;
   for (UniqueFd* fd : {&p.stdin_fd, &p.stdout_fd, &p.stderr_fd}) {
     if (fd->valid()) SetNonBlocking(fd->get());

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/unique_fd.h"
+#include "sandbox/session_sandbox.h"
 
 namespace hatch {
 
@@ -23,6 +24,10 @@ struct SpawnRequest {
   std::vector<std::string> env;      // the whole environment, "NAME=value"
   std::string cwd;                   // working directory (falls back to "/" if unusable)
   const char* pty_slave = nullptr;   // if set: 0/1/2 are this pty's slave, made the controlling tty
+  // What confines the process (sandbox/session_sandbox.h), applied in the child last, just
+  // before exec or the built-in. Read-only programs (not built-ins, which answer in their
+  // protocol) also print sandbox::kReadOnlyNotice on their stderr first.
+  sandbox::SandboxPolicy sandbox;
 };
 
 // The parent's ends. With a pty, stdin/stdout are left empty (the caller owns the master)
@@ -34,6 +39,8 @@ struct SpawnedProcess {
   UniqueFd stderr_fd;  // read end, non-blocking, close-on-exec
 };
 
+// Fails without forking when the request's sandbox cannot be prepared; a child that cannot
+// apply it exits 126 after saying why on its stderr.
 absl::StatusOr<SpawnedProcess> Spawn(const SpawnRequest& request);
 
 // The user's shell as diego-sshd picks it: /bin/bash, /usr/local/bin/bash, /bin/sh, then

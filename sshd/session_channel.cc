@@ -110,6 +110,7 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
   SpawnRequest request;
   request.env = env_.ToEnvp();
   request.cwd = env_.home();
+  request.sandbox = ctx_->config().session_sandbox();
   std::string what;
   const std::string shell = LocateShell(env_.Get("PATH"));
   if (subtype == SSH_CHANNEL_REQUEST_EXEC) {
@@ -118,7 +119,7 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
     std::vector<std::string> scp_args;
     if (scp::ParseScpCommand(command_, &scp_args)) {
       // Built in, so `scp -O` works in a rootfs with no scp binary (diego-sshd does the same).
-      scp::ScpOptions options{.home = env_.home(), .read_only = false};
+      scp::ScpOptions options{.home = env_.home(), .read_only = request.sandbox.read_only};
       request.builtin = [scp_args, options] { return scp::RunScp(scp_args, 0, 1, 2, options); };
       what = "scp";
     } else if (ctx_->config().app_environment) {
@@ -144,6 +145,7 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
     }
     sftp::SftpServerOptions options;
     options.home = env_.home();
+    options.read_only = request.sandbox.read_only;
     request.builtin = [options] { return sftp::RunSftpServer(0, 1, options); };
     what = "subsystem";
   }

@@ -87,6 +87,36 @@ TEST_F(ConfigTest, RejectsBadLogLevelAndLimits) {
   EXPECT_FALSE(ParseConfig(stray.argc(), stray.argv()).ok());
 }
 
+TEST_F(ConfigTest, SessionsAreFilteredByDefaultAndNotReadOnly) {
+  Argv a({"diego-sshd", "-allowUnauthenticatedClients"});
+  absl::StatusOr<Config> c = ParseConfig(a.argc(), a.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->session_sandbox().syscall_filter);
+  EXPECT_FALSE(c->session_sandbox().read_only);
+  EXPECT_TRUE(c->allow_remote_forwarding);
+}
+
+TEST_F(ConfigTest, ReadOnlyRefusesRemoteForwardingWhateverForwardingSays) {
+  Argv a({"diego-sshd", "-allowUnauthenticatedClients", "-readOnly", "-forwarding=all"});
+  absl::StatusOr<Config> c = ParseConfig(a.argc(), a.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->session_sandbox().read_only);
+  EXPECT_TRUE(c->session_sandbox().syscall_filter);
+  EXPECT_FALSE(c->allow_remote_forwarding);
+  EXPECT_TRUE(c->allow_local_forwarding);
+}
+
+TEST_F(ConfigTest, ReadOnlyNeedsTheSyscallFilter) {
+  Argv off({"diego-sshd", "-allowUnauthenticatedClients", "-syscallFilter=false"});
+  absl::StatusOr<Config> c = ParseConfig(off.argc(), off.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->session_sandbox().any());
+  Argv both({"diego-sshd", "-allowUnauthenticatedClients", "-syscallFilter=false", "-readOnly"});
+  c = ParseConfig(both.argc(), both.argv());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("-readOnly needs the syscall filter"), std::string::npos);
+}
+
 TEST_F(ConfigTest, ScrubSecretsWipesKeyValuesInArgvAndEnvironment) {
   setenv("SSHD_AUTHKEY", "secret-auth", 1);
   Argv a({"diego-sshd", "-hostKey=secret-host", "--authorizedKey", "secret-two", "-address=x:1"});

@@ -126,6 +126,66 @@ TEST(Spawn, GroupSignalReachesEveryMember) {
   EXPECT_TRUE(gone) << "the background sleep was left running";
 }
 
+// Runs `script` under `policy`: (stdout, stderr, exit status).
+struct Outcome {
+  std::string out, err;
+  int status = -1;
+};
+Outcome RunSandboxed(const sandbox::SandboxPolicy& policy, const std::string& script) {
+  SpawnRequest r;
+  r.argv = {"/bin/sh", "-c", script};
+  r.env = {"PATH=/bin:/usr/bin"};
+  r.cwd = "/";
+  r.sandbox = policy;
+  absl::StatusOr<SpawnedProcess> p = Spawn(r);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (!p.ok()) return {};
+  p->stdin_fd.reset();
+  Outcome o;
+  o.out = ReadAll(p->stdout_fd.get());
+  o.err = ReadAll(p->stderr_fd.get());
+  int status = 0;
+  waitpid(p->pid, &status, 0);
+  o.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+TEST(Spawn, ReadOnlySessionSaysSoOnStderrAndCannotWrite) {
+  char dir[] = "/tmp/hatch-spawn-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string script = std::string("echo x > ") + dir + "/f && echo wrote";
+  const Outcome ro = RunSandboxed({.syscall_filter = true, .read_only = true}, script);
+  EXPECT_EQ(ro.out, "");
+  EXPECT_EQ(ro.err.rfind(sandbox::kReadOnlyNotice, 0), 0u) << ro.err;
+  EXPECT_NE(ro.err.find("Permission denied"), std::string::npos) << ro.err;
+  EXPECT_NE(ro.status, 0);
+  // The same without -readOnly (the baseline filter alone): it writes, and says nothing.
+  const Outcome rw = RunSandboxed({.syscall_filter = true}, script);
+  EXPECT_EQ(rw.out, "wrote\n");
+  EXPECT_EQ(rw.err, "");
+  unlink((std::string(dir) + "/f").c_str());
+  rmdir(dir);
+}
+
+TEST(Spawn, SessionsRunWithNoNewPrivsUnderTheFilterOnly) {
+  EXPECT_EQ(RunSandboxed({.syscall_filter = true}, "grep NoNewPrivs /proc/self/status").out,
+            "NoNewPrivs:\t1\n");
+  EXPECT_EQ(RunSandboxed({}, "grep NoNewPrivs /proc/self/status").out, "NoNewPrivs:\t0\n");
+}
+
+TEST(Spawn, BuiltinsPrintNoReadOnlyNotice) {
+  SpawnRequest r;
+  r.builtin = [] { return 0; };
+  r.cwd = "/";
+  r.sandbox = {.syscall_filter = true, .read_only = true};
+  absl::StatusOr<SpawnedProcess> p = Spawn(r);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(ReadAll(p->stderr_fd.get()), "");
+  int status = 0;
+  waitpid(p->pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(LocateShell, PrefersBinBash) {
   EXPECT_EQ(LocateShell("/usr/bin:/bin"), access("/bin/bash", X_OK) == 0 ? "/bin/bash" : "/bin/sh");
 }

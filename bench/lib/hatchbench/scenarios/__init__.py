@@ -2,13 +2,15 @@
 
 forward.py: issue 4's -L/-R throughput and 100 short connections through one tunnel.
 appenv.py: issue 7's cost of a session in the app's environment (-appEnvironment).
+sandbox.py: issue 14's cost of confining a session (baseline filter, -readOnly).
 """
 from .appenv import AppEnvironment
 from .files import FileTransfer
 from .forward import Forward
 from .latency import Latency
 from .memory import Memory
+from .sandbox import Sandbox
 from .throughput import Throughput
 
-ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment)
+ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment, Sandbox)
 BY_KEY = {cls.key: cls for cls in ALL}
