@@ -130,7 +130,9 @@ void ChannelPump::PullHeldInput() {
       return;
     }
     if (static_cast<size_t>(n) < sizeof buf) libssh_holds_ = false;
-    staged_.assign(buf, static_cast<size_t>(n));
+    // Offered to the sink straight away: only what it leaves is copied into staged_.
+    const size_t written = Write(buf, static_cast<size_t>(n));
+    if (written < static_cast<size_t>(n)) staged_.assign(buf + written, n - written);
   }
   if (sink_failed_) staged_.clear();
 }

@@ -8,7 +8,7 @@
 // - client -> fd: channel data is written to the sink without blocking; what the sink does
 //   not take stays in libssh's channel buffer (the data callback reports less consumed), so
 //   libssh holds back the window. When the sink is writable again, Poll() pulls the held
-//   bytes out through a 64 KiB staging buffer.
+//   bytes out 64 KiB at a time and stages only what the sink does not take.
 //
 // Follows channel_handler.h's rule: OnChannelData/OnChannelEof only do I/O and record state;
 // watches change in Poll().
