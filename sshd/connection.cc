@@ -13,19 +13,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sshd/fork_secrets.h"
 #include "sshd/keys.h"
 #include "sshd/log.h"
 #include "sshd/memory.h"
+#include "sshd/preauth.h"
+#include "sshd/preauth_phase.h"
 #include "sshd/process.h"
 #include "sshd/session_channel.h"
 #include "sshd/tcp_forward.h"
 
 namespace hatch {
 namespace {
-
-int ToSeconds(absl::Duration d) {
-  return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d + absl::Milliseconds(999))));
-}
 
 // Children this process adopted as a subreaper (a session's daemonized grandchildren) plus
 // its own: everything /proc lists as our children.
@@ -52,8 +51,9 @@ Connection::~Connection() {
 
 int Connection::Run() {
   const Config& config = *state_->config;
-  // The pre-auth phase is bounded as a whole: SIGALRM's default action ends this process.
-  alarm(static_cast<unsigned>(ToSeconds(config.login_grace_time)));
+  // Banner and key exchange within -preauthTimeout, authentication within -loginGraceTime:
+  // SIGALRM's default action ends this process (sshd/preauth_phase.h).
+  const absl::Time accepted = StartPreauthDeadline(config.preauth_timeout);
   // Daemonized grandchildren of sessions are re-parented here, so they can be ended too.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 
@@ -70,6 +70,11 @@ int Connection::Run() {
     return 1;
   }
   socket_.release();  // the session owns the socket now
+  RegisterForkSecrets(session_);
+  // Our banner goes out before anything is read (as OpenSSH's): a client that connects and
+  // at once shuts its write side (a health check, nc -N) still gets it. libssh otherwise
+  // queues it until POLLOUT, and handles the POLLIN (EOF) of the same poll first.
+  ssh_set_fd_towrite(session_);
   ssh_set_counters(session_, &sent_, &received_);
   int methods = SSH_AUTH_METHOD_PUBLICKEY;
   if (config.allow_unauthenticated_clients) methods |= SSH_AUTH_METHOD_NONE;
@@ -80,6 +85,7 @@ int Connection::Run() {
     LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session_)}});
     return 1;
   }
+  FinishKeyExchangePhase(session_, accepted, config.login_grace_time);
   ssh_set_blocking(session_, 0);
   event_ = ssh_event_new();
   ssh_event_add_session(event_, session_);
@@ -147,7 +153,8 @@ int Connection::HandleAuth(ssh_message msg) {
     if (match && sig_state == SSH_PUBLICKEY_STATE_VALID) authenticated_ = true;
   }
   if (authenticated_) {
-    alarm(0);
+    StopPreauthDeadline();
+    ReportAuthenticated();  // the listener moves this connection out of the pre-auth budget
     // Key exchange and authentication touched code (key parsing, signatures, curve25519)
     // that runs again only at a re-key: give those pages back (plain memory calls, safe in
     // a callback). Before the reply, so the client never sees this process mid-way (reading

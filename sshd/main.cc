@@ -5,6 +5,7 @@
 #include <openssl/opensslv.h>
 
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -14,6 +15,7 @@
 #include "sshd/algorithms.h"
 #include "sshd/config.h"
 #include "sshd/connection.h"
+#include "sshd/fork_secrets.h"
 #include "sshd/keys.h"
 #include "sshd/listener.h"
 #include "sshd/log.h"
@@ -34,6 +36,12 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything else: the secrets out of argv and environ (what /proc/<pid>/cmdline and
+  // environ show), then no fd inherited from whatever started us (a session or connection
+  // must not get a stray fd of the runtime's).
+  hatch::Secrets secrets;
+  hatch::TakeSecrets(argc, argv, &secrets);
+  close_range(3, ~0U, 0);
   // The app image's openssl.cnf is not ours: loading it could dlopen() provider modules a
   // static binary cannot use.
   OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
@@ -47,8 +55,7 @@ int main(int argc, char** argv) {
                         OpenSSL_version(OPENSSL_VERSION), "\n");
   };
   absl::SetFlagsUsageConfig(usage);
-  absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv);
-  hatch::ScrubSecrets(argc, argv);
+  absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv, &secrets);
   if (!config.ok()) return Fail(config.status());
   hatch::SetLogLevel(config->log_level);
   ssh_init();
@@ -66,6 +73,7 @@ int main(int argc, char** argv) {
   // The key texts are not needed past this point.
   OPENSSL_cleanse(config->host_key.data(), config->host_key.size());
   OPENSSL_cleanse(config->authorized_key.data(), config->authorized_key.size());
+  secrets.Wipe();
 
   absl::StatusOr<hatch::AlgorithmPolicy> policy =
       hatch::BuildAlgorithmPolicy(*config, host_key->get());
@@ -78,6 +86,8 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("host key: ", ssh_get_error(bind))));
   }
   host_key->release();
+  // The sftp/scp built-ins (forked, no exec) free it, sshd/fork_secrets.h.
+  hatch::RegisterForkSecrets(bind);
   ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BANNER, "diego-sshd");
   if (absl::Status s = hatch::ApplyAlgorithmPolicy(*policy, bind); !s.ok()) return Fail(s);
 
