@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "absl/time/clock.h"
+
 namespace hatch {
 namespace {
 
