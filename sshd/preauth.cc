@@ -82,10 +82,12 @@ absl::StatusOr<Cidr> Cidr::Parse(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat("\"", text, "\": ", why));
   };
   absl::string_view host = text;
-  int bits = -1;
+  int bits = -1;  // none given: the whole address
   if (size_t slash = text.find('/'); slash != absl::string_view::npos) {
     host = text.substr(0, slash);
-    if (!absl::SimpleAtoi(text.substr(slash + 1), &bits)) return bad("bad prefix length");
+    if (!absl::SimpleAtoi(text.substr(slash + 1), &bits) || bits < 0) {
+      return bad("bad prefix length");
+    }
   }
   Cidr c;
   const std::string h(host);
