@@ -1,8 +1,9 @@
-// Key material a process forked without exec must not keep. The sftp/scp built-ins are forked
-// from the connection process and share its memory copy-on-write: the host key (in the
-// ssh_bind and its copy in the session) and the session's cipher keys. The built-in frees
-// both objects first thing; libssh and OpenSSL cleanse private key and cipher key memory as
-// they free it. Process-wide registry: main registers the bind, the connection its session.
+// Key material a process forked without exec must not keep. The sftp/scp built-ins and the
+// name lookup child (c-ares) are forked from the connection process and share its memory
+// copy-on-write: the host key (in the ssh_bind and its copy in the session) and the session's
+// cipher keys. Such a child frees both objects first thing; libssh and OpenSSL cleanse private
+// key and cipher key memory as they free it. Process-wide registry: main registers the bind,
+// the connection its session.
 #ifndef HATCH_SSHD_FORK_SECRETS_H_
 #define HATCH_SSHD_FORK_SECRETS_H_
 
@@ -15,9 +16,10 @@ namespace hatch {
 void RegisterForkSecrets(ssh_bind bind);
 void RegisterForkSecrets(ssh_session session);
 
-// In a forked child that will not exec, after its fds above 2 are closed (freeing the
-// session closes its socket fd number: that must not be one the child opened): frees the
-// registered bind and session. The parent's objects are untouched (the child's copies).
+// In a forked child that will not exec, before it opens any fd of its own (freeing the
+// session close()s its socket's fd number, no shutdown: that must be the inherited socket
+// or already closed): frees the registered bind and session. The parent's objects are
+// untouched (these are the child's copies).
 void ForgetSecretsInForkedChild();
 
 }  // namespace hatch
