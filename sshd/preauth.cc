@@ -249,7 +249,7 @@ void IntervalLog::Emit() {
     count += n;
   }
   data["count"] = count;
-  data["last_peer"] = last_peer_;
+  if (!last_peer_.empty()) data["last_peer"] = last_peer_;
   data["interval_s"] = absl::ToInt64Seconds(interval_);
   LogError(message_, data);
   pending_.clear();

@@ -425,6 +425,23 @@ def test_ssh_rsa_sha1_signature_gets_a_failure_reply_when_sha1_is_off(sshd_facto
         t.close()
 
 
+def test_rejected_signatures_count_against_max_auth_tries(sshd_factory, keys, monkeypatch):
+    d = sshd_factory.start("-maxAuthTries=2", authorized_key="rsa")
+    monkeypatch.setattr(paramiko.auth_handler.AuthHandler, "_finalize_pubkey_algorithm",
+                        lambda self, key_type: "ssh-rsa")
+    t = _transport(d)
+    try:
+        t.auth_timeout = 20
+        key = _load_key(keys.client_rsa)
+        _failed_quickly(lambda: t.auth_publickey("vcap", key))
+        with pytest.raises((paramiko.AuthenticationException, paramiko.SSHException, EOFError)):
+            t.auth_publickey("vcap", key)
+        wait_until(lambda: not t.is_active(), 5, what="disconnect after 2 rejected signatures")
+    finally:
+        t.close()
+    d.wait_log("sshd.connection.too-many-auth-failures", attempts=2)
+
+
 def test_malformed_publickey_request_gets_a_failure_reply(sshd_factory, keys):
     d = sshd_factory.start()
     t = _transport(d)
