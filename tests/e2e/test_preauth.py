@@ -167,6 +167,55 @@ def test_flood_from_many_sources_is_held_to_max_startups_and_spares_authenticate
         ch.shutdown_write()
 
 
+@pytest.mark.hang_timeout(90)
+def test_slow_reconnecting_flood_from_many_sources_does_not_stop_logins(sshd_factory, ssh):
+    # 18 slowloris clients on 6 addresses (below -maxStartups' start of 20, so no random
+    # drop): each sends its banner a byte every 0.5 s, is cut at -preauthTimeout, reconnects.
+    d = sshd_factory.start("-preauthTimeout=2s", "-refusalLogInterval=1s")
+    stop = threading.Event()
+    cut = []
+
+    def slowloris(src):
+        while not stop.is_set():
+            try:
+                s = socket.socket()
+                s.bind((src, 0))
+                s.settimeout(5)
+                s.connect(("127.0.0.1", d.port))
+            except OSError:
+                time.sleep(0.1)
+                continue
+            try:
+                for ch in b"SSH-2.0-slow_0.1\r\n" + b"\0" * 100:
+                    if stop.wait(0.5):
+                        break
+                    s.send(bytes([ch]))
+            except OSError:
+                cut.append(src)
+            finally:
+                s.close()
+    workers = [threading.Thread(target=slowloris, args=(f"127.0.0.{2 + i % 6}",), daemon=True)
+               for i in range(18)]
+    for w in workers:
+        w.start()
+    try:
+        time.sleep(1)
+        times = []
+        for i in range(3):
+            r, took = timed_login(ssh, d, f"in{i}")
+            assert r.returncode == 0 and r.stdout == f"in{i}\n".encode(), r.stderr
+            times.append(took)
+            time.sleep(1)
+        print(f"logins during a slow reconnecting flood: {[round(t, 2) for t in times]} s")
+        assert max(times) < 10
+        wait_until(lambda: len(cut) >= 18, 10, what="the deadline to cut every slow client")
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(10)
+    assert d.find_logs("sshd.connection.preauth-expired")
+
+
 def test_exempt_sources_still_count_against_max_connections(sshd_factory, pm, flood):
     d = sshd_factory.start("-maxConnections=3", "-preauthExemptSources=127.0.0.0/8")
     f = flood(d.port)
