@@ -1,7 +1,7 @@
 // The pre-authentication budget (shared/DESIGN.md, "Security"): which new connections the
 // listener accepts, so that a flood of connections that never authenticate cannot lock
 // users out. The listener never parses SSH; it learns that a connection authenticated from
-// one datagram the connection process sends (AuthReport).
+// one datagram the connection process sends (ReportAuthenticated, below).
 //
 // The rule, in the order the listener applies it to each accepted socket:
 //  1. every connection, authenticated or not, counts against -maxConnections;

@@ -137,7 +137,9 @@ def test_flood_from_many_sources_is_held_to_max_startups_and_spares_authenticate
     f = flood(d.port)
     # 30 sources x 4: per source 3 at most, and never more than 20 unauthenticated in all.
     f.open([f"127.0.0.{i}" for i in range(2, 32)], 4)
-    time.sleep(1)
+    # Each socket is either served (a connection process) or refused (closed at once).
+    wait_until(lambda: f.closed_by_server(0.2) + len(connection_processes(d)) - 5 == 120, 20,
+               what="every flood socket served or refused")
     procs = connection_processes(d)
     assert len(procs) <= 5 + 20, len(procs)
     assert len(procs) >= 5 + 5  # below start nothing is dropped at random
