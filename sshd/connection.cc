@@ -83,6 +83,9 @@ int Connection::Run() {
 
   if (ssh_handle_key_exchange(session_) != SSH_OK) {
     LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session_)}});
+    // Our banner went out at once, so a client's KEXINIT can arrive before ours left: send
+    // ours anyway (bounded), so the client can say which algorithms did not match.
+    ssh_blocking_flush(session_, 1000);
     return 1;
   }
   FinishKeyExchangePhase(session_, accepted, config.login_grace_time);
