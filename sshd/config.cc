@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <vector>
 
 #include <openssl/crypto.h>
@@ -81,6 +82,27 @@ bool IsSecretFlag(absl::string_view name) {
 
 void Wipe(char* p) { std::memset(p, 0, std::strlen(p)); }
 
+// Overwrites the secret flag values in argv and the secret variables' values in `envp`.
+void WipeInPlace(int argc, char** argv, char** envp) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    absl::string_view name = FlagName(arg);
+    if (!IsSecretFlag(name)) continue;
+    if (char* eq = std::strchr(argv[i], '='); eq != nullptr) {
+      Wipe(eq + 1);
+    } else if (i + 1 < argc) {
+      Wipe(argv[++i]);  // "-hostKey VALUE"
+    }
+  }
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    for (const char* name : kSecretEnv) {
+      size_t n = std::strlen(name);
+      if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') Wipe(*e + n + 1);
+    }
+  }
+}
+
 absl::Status PositiveInt(const char* name, int value) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("-", name, " must be positive, got ", value));
@@ -100,7 +122,7 @@ void Secrets::Wipe() {
   authorized_key.clear();
 }
 
-void TakeSecrets(int argc, char** argv, Secrets* out) {
+void TakeSecrets(int argc, char** argv, char** envp, Secrets* out) {
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (arg == "--") break;
@@ -110,17 +132,25 @@ void TakeSecrets(int argc, char** argv, Secrets* out) {
     if (const char* eq = std::strchr(argv[i], '='); eq != nullptr) {
       into->assign(eq + 1);
     } else if (i + 1 < argc) {
-      into->assign(argv[i + 1]);  // "-hostKey VALUE"; ScrubSecrets skips it the same way
+      into->assign(argv[i + 1]);  // "-hostKey VALUE"; WipeInPlace skips it the same way
       ++i;
     }
   }
-  if (const char* env = std::getenv("SSHD_HOSTKEY"); env != nullptr && *env != '\0') {
-    out->host_key = env;
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    for (size_t k = 0; k < std::size(kSecretEnv); ++k) {
+      const size_t n = std::strlen(kSecretEnv[k]);
+      if (std::strncmp(*e, kSecretEnv[k], n) != 0 || (*e)[n] != '=' || (*e)[n + 1] == '\0') {
+        continue;
+      }
+      (k == 0 ? out->host_key : out->authorized_key).assign(*e + n + 1);
+    }
   }
-  if (const char* env = std::getenv("SSHD_AUTHKEY"); env != nullptr && *env != '\0') {
-    out->authorized_key = env;
-  }
-  ScrubSecrets(argc, argv);
+  WipeInPlace(argc, argv, envp);
+}
+
+void TakeSecrets(int argc, char** argv, Secrets* out) {
+  TakeSecrets(argc, argv, environ, out);
+  for (const char* name : kSecretEnv) unsetenv(name);
 }
 
 absl::StatusOr<Config> ParseConfig(int argc, char** argv, const Secrets* secrets) {
@@ -229,25 +259,9 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, const Secrets* secrets
 }
 
 void ScrubSecrets(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") break;
-    absl::string_view name = FlagName(arg);
-    if (!IsSecretFlag(name)) continue;
-    if (char* eq = std::strchr(argv[i], '='); eq != nullptr) {
-      Wipe(eq + 1);
-    } else if (i + 1 < argc) {
-      Wipe(argv[++i]);  // "-hostKey VALUE"
-    }
-  }
   // The kernel shows the original environment block; wipe the values there, then drop the
   // variables so no child inherits them.
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    for (const char* name : kSecretEnv) {
-      size_t n = std::strlen(name);
-      if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') Wipe(*e + n + 1);
-    }
-  }
+  WipeInPlace(argc, argv, environ);
   for (const char* name : kSecretEnv) unsetenv(name);
 }
 

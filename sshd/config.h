@@ -68,10 +68,14 @@ struct Secrets {
   std::string authorized_key;
 };
 
-// The first thing main() does: copies the values of -hostKey/-authorizedKey (the last of
-// each, as flag parsing would) and of SSHD_HOSTKEY/SSHD_AUTHKEY (which override the flags
-// when set and not empty), then scrubs all of them (ScrubSecrets). Flag parsing afterwards
-// only sees the emptied values.
+// Copies the values of -hostKey/-authorizedKey (the last of each, as flag parsing would) and
+// of SSHD_HOSTKEY/SSHD_AUTHKEY (which override the flags when set and not empty) out of
+// argv and the environment block `envp`, then overwrites them there in place. Touches no
+// other process state (no getenv/unsetenv), so it can run before libc's and every library's
+// initialisers: diego-sshd runs it from .preinit_array (sshd/main.cc). Flag parsing
+// afterwards only sees the emptied values.
+void TakeSecrets(int argc, char** argv, char** envp, Secrets* out);
+// The same over `environ`, then removes both variables from the environment.
 void TakeSecrets(int argc, char** argv, Secrets* out);
 
 // Parses argv. With `secrets`, the keys come from there; without, from the flags and

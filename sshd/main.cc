@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <memory>
 
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,21 @@ extern char** environ;
 
 namespace {
 
+// Taken before anything else in the process runs: .preinit_array entries run before every
+// static initialiser, of this program and (dynamic build) of every shared library. libssh's
+// constructor alone initialises OpenSSL, which reads openssl.cnf; abseil registers flags.
+// Until this runs, /proc/<pid>/cmdline (readable by every user) still shows the keys: what
+// is left is the dynamic loader's time, or nothing of ours in the static release binary.
+hatch::Secrets* g_secrets = nullptr;
+
+void TakeSecretsFirst(int argc, char** argv, char** envp) {
+  g_secrets = new hatch::Secrets;
+  hatch::TakeSecrets(argc, argv, envp, g_secrets);
+}
+
+[[gnu::section(".preinit_array"), gnu::used]] void (*take_secrets_first)(int, char**, char**) =
+    &TakeSecretsFirst;
+
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "diego-sshd: %s\n", std::string(status.message()).c_str());
   return 1;
@@ -36,11 +52,17 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Before anything else: the secrets out of argv and environ (what /proc/<pid>/cmdline and
-  // environ show), then no fd inherited from whatever started us (a session or connection
-  // must not get a stray fd of the runtime's).
-  hatch::Secrets secrets;
-  hatch::TakeSecrets(argc, argv, &secrets);
+  // The secrets left argv and the environment block before any initialiser ran
+  // (TakeSecretsFirst); the variables leave the environment now (libc's view of it is set up).
+  if (g_secrets == nullptr) {  // no .preinit_array support: take them now
+    g_secrets = new hatch::Secrets;
+    hatch::TakeSecrets(argc, argv, g_secrets);
+  }
+  std::unique_ptr<hatch::Secrets> owned_secrets(g_secrets);
+  hatch::Secrets& secrets = *owned_secrets;
+  hatch::ScrubSecrets(argc, argv);
+  // No fd inherited from whatever started us: a connection or session must not get a stray
+  // fd of the runtime's.
   close_range(3, ~0U, 0);
   // The app image's openssl.cnf is not ours: loading it could dlopen() provider modules a
   // static binary cannot use.

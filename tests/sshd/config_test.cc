@@ -125,6 +125,19 @@ TEST_F(ConfigTest, TakeSecretsPrefersTheEnvironmentAndRemovesIt) {
   EXPECT_EQ(getenv("SSHD_HOSTKEY"), nullptr);
 }
 
+TEST_F(ConfigTest, TakeSecretsFromAnEnvironmentBlockWipesItInPlace) {
+  std::string host = "SSHD_HOSTKEY=block-host", other = "KEEP=me", empty = "SSHD_AUTHKEY=";
+  std::vector<char*> envp = {host.data(), other.data(), empty.data(), nullptr};
+  Argv a({"diego-sshd", "-authorizedKey=flag-auth"});
+  Secrets s;
+  TakeSecrets(a.argc(), a.argv(), envp.data(), &s);
+  EXPECT_EQ(s.host_key, "block-host");
+  EXPECT_EQ(s.authorized_key, "flag-auth");  // an empty variable does not override
+  EXPECT_EQ(std::string(host.c_str()), "SSHD_HOSTKEY=");
+  EXPECT_EQ(std::string(other.c_str()), "KEEP=me");
+  EXPECT_STREQ(a.argv()[1], "-authorizedKey=");
+}
+
 TEST_F(ConfigTest, PreauthBudgetFlags) {
   Argv a({"diego-sshd", "-allowUnauthenticatedClients", "-maxStartups=5:50:20",
           "-perSourceMaxStartups=0", "-preauthExemptSources=10.0.0.0/8,fd00::/8",
