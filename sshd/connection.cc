@@ -71,10 +71,9 @@ int Connection::Run() {
   }
   socket_.release();  // the session owns the socket now
   RegisterForkSecrets(session_);
-  // Our banner goes out before anything is read (as OpenSSH's): a client that connects and
-  // at once shuts its write side (a health check, nc -N) still gets it. libssh otherwise
-  // queues it until POLLOUT, and handles the POLLIN (EOF) of the same poll first.
-  ssh_set_fd_towrite(session_);
+  // Our banner goes out before anything is read, as OpenSSH's: a client that connects and at
+  // once shuts its write side (a health check, nc -N) still gets it.
+  WriteHandshakeEagerly(session_);
   ssh_set_counters(session_, &sent_, &received_);
   int methods = SSH_AUTH_METHOD_PUBLICKEY;
   if (config.allow_unauthenticated_clients) methods |= SSH_AUTH_METHOD_NONE;
@@ -83,9 +82,6 @@ int Connection::Run() {
 
   if (ssh_handle_key_exchange(session_) != SSH_OK) {
     LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session_)}});
-    // Our banner went out at once, so a client's KEXINIT can arrive before ours left: send
-    // ours anyway (bounded), so the client can say which algorithms did not match.
-    ssh_blocking_flush(session_, 1000);
     return 1;
   }
   FinishKeyExchangePhase(session_, accepted, config.login_grace_time);

@@ -1,6 +1,7 @@
 #include "sshd/preauth_phase.h"
 
 #include <fcntl.h>
+#include <libssh/callbacks.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -18,7 +19,23 @@ void ArmTimer(absl::Duration d) {
   setitimer(ITIMER_REAL, &t, nullptr);
 }
 
+ssh_callbacks_struct g_callbacks;
+
+void OnStatus(void* session, float status) {
+  // libssh reports 0.5 when the client's banner is in, just before it queues our KEXINIT.
+  if (status > 0.45f && status < 0.55f) ssh_set_fd_towrite(static_cast<ssh_session>(session));
+}
+
 }  // namespace
+
+void WriteHandshakeEagerly(ssh_session session) {
+  ssh_set_fd_towrite(session);  // the banner, written by ssh_handle_key_exchange
+  g_callbacks = {};
+  ssh_callbacks_init(&g_callbacks);
+  g_callbacks.userdata = session;
+  g_callbacks.connect_status_function = &OnStatus;
+  ssh_set_callbacks(session, &g_callbacks);
+}
 
 absl::Time StartPreauthDeadline(absl::Duration timeout) {
   ArmTimer(timeout);

@@ -11,6 +11,14 @@
 
 namespace hatch {
 
+// Before key exchange: our banner is written at once (libssh otherwise queues it until
+// POLLOUT and handles the POLLIN of the same poll first, so a client that half-closed at
+// once got nothing), and so is our KEXINIT the moment the client's banner is read (else a
+// client's KEXINIT read in the same chunk as its banner is handled before ours leaves, and
+// on a mismatch libssh closes the socket with ours unsent: the client could not say which
+// algorithms did not match). Uses the session's status callback; one session per process.
+void WriteHandshakeEagerly(ssh_session session);
+
 // Before the banner exchange: the process ends unless key exchange is done within `timeout`.
 // Returns the start, for FinishKeyExchangePhase.
 absl::Time StartPreauthDeadline(absl::Duration timeout);
