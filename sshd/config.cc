@@ -1,8 +1,12 @@
 #include "sshd/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <vector>
+
+#include <openssl/crypto.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -32,7 +36,18 @@ ABSL_FLAG(int, keepaliveCountMax, 3, "unanswered keepalives before a peer is dea
 ABSL_FLAG(absl::Duration, loginGraceTime, absl::Seconds(60), "time to authenticate");
 ABSL_FLAG(int, maxAuthTries, 6, "authentication attempts per connection");
 ABSL_FLAG(int, maxSessions, 10, "open channels per connection");
-ABSL_FLAG(int, maxConnections, 100, "concurrent connections");
+ABSL_FLAG(int, maxConnections, 100, "concurrent connections, authenticated or not");
+ABSL_FLAG(std::string, maxStartups, "20:30:60",
+          "unauthenticated connections start:rate:full: from start refuse rate% at random, "
+          "rising to 100% at full (or N: refuse at N)");
+ABSL_FLAG(int, perSourceMaxStartups, 10,
+          "unauthenticated connections per source address (IPv6: per /64); 0: no cap");
+ABSL_FLAG(std::string, preauthExemptSources, "",
+          "comma-separated CIDRs (e.g. the platform's ssh proxy) outside the pre-auth budget");
+ABSL_FLAG(absl::Duration, preauthTimeout, absl::Seconds(10),
+          "time from connect to the end of key exchange (at most -loginGraceTime)");
+ABSL_FLAG(absl::Duration, refusalLogInterval, absl::Seconds(10),
+          "refused connections are logged as one line with counts per interval");
 ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2),
           "at daemon shutdown: SIGHUP to SIGKILL delay for processes of open sessions");
 ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
@@ -74,6 +89,27 @@ bool IsSecretFlag(absl::string_view name) {
 
 void Wipe(char* p) { std::memset(p, 0, std::strlen(p)); }
 
+// Overwrites the secret flag values in argv and the secret variables' values in `envp`.
+void WipeInPlace(int argc, char** argv, char** envp) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    absl::string_view name = FlagName(arg);
+    if (!IsSecretFlag(name)) continue;
+    if (char* eq = std::strchr(argv[i], '='); eq != nullptr) {
+      Wipe(eq + 1);
+    } else if (i + 1 < argc) {
+      Wipe(argv[++i]);  // "-hostKey VALUE"
+    }
+  }
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    for (const char* name : kSecretEnv) {
+      size_t n = std::strlen(name);
+      if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') Wipe(*e + n + 1);
+    }
+  }
+}
+
 absl::Status PositiveInt(const char* name, int value) {
   if (value > 0) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("-", name, " must be positive, got ", value));
@@ -86,7 +122,45 @@ absl::Status NonNegative(const char* name, absl::Duration d) {
 
 }  // namespace
 
-absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
+void Secrets::Wipe() {
+  OPENSSL_cleanse(host_key.data(), host_key.size());
+  OPENSSL_cleanse(authorized_key.data(), authorized_key.size());
+  host_key.clear();
+  authorized_key.clear();
+}
+
+void TakeSecrets(int argc, char** argv, char** envp, Secrets* out) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    absl::string_view name = FlagName(arg);
+    if (!IsSecretFlag(name)) continue;
+    std::string* into = name == "hostKey" ? &out->host_key : &out->authorized_key;
+    if (const char* eq = std::strchr(argv[i], '='); eq != nullptr) {
+      into->assign(eq + 1);
+    } else if (i + 1 < argc) {
+      into->assign(argv[i + 1]);  // "-hostKey VALUE"; WipeInPlace skips it the same way
+      ++i;
+    }
+  }
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    for (size_t k = 0; k < std::size(kSecretEnv); ++k) {
+      const size_t n = std::strlen(kSecretEnv[k]);
+      if (std::strncmp(*e, kSecretEnv[k], n) != 0 || (*e)[n] != '=' || (*e)[n + 1] == '\0') {
+        continue;
+      }
+      (k == 0 ? out->host_key : out->authorized_key).assign(*e + n + 1);
+    }
+  }
+  WipeInPlace(argc, argv, envp);
+}
+
+void TakeSecrets(int argc, char** argv, Secrets* out) {
+  TakeSecrets(argc, argv, environ, out);
+  for (const char* name : kSecretEnv) unsetenv(name);
+}
+
+absl::StatusOr<Config> ParseConfig(int argc, char** argv, const Secrets* secrets) {
   // absl reports a bad flag on stderr and exits 1 itself; everything else comes back here.
   static const bool usage_set = [] {
     // -version is abseil's own flag (defining it again clashes in the static link): absl
@@ -105,8 +179,13 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   c.address = absl::GetFlag(FLAGS_address);
   c.host_key = absl::GetFlag(FLAGS_hostKey);
   c.authorized_key = absl::GetFlag(FLAGS_authorizedKey);
-  if (const char* env = std::getenv("SSHD_HOSTKEY"); env != nullptr && *env != '\0') c.host_key = env;
-  if (const char* env = std::getenv("SSHD_AUTHKEY"); env != nullptr && *env != '\0') c.authorized_key = env;
+  if (secrets != nullptr) {
+    c.host_key = secrets->host_key;
+    c.authorized_key = secrets->authorized_key;
+  } else {
+    if (const char* env = std::getenv("SSHD_HOSTKEY"); env != nullptr && *env != '\0') c.host_key = env;
+    if (const char* env = std::getenv("SSHD_AUTHKEY"); env != nullptr && *env != '\0') c.authorized_key = env;
+  }
   c.allow_unauthenticated_clients = absl::GetFlag(FLAGS_allowUnauthenticatedClients);
   c.inherit_daemon_env = absl::GetFlag(FLAGS_inheritDaemonEnv);
   c.allowed_ciphers = absl::GetFlag(FLAGS_allowedCiphers);
@@ -124,6 +203,22 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   c.max_sessions = absl::GetFlag(FLAGS_maxSessions);
   c.max_connections = absl::GetFlag(FLAGS_maxConnections);
   c.kill_grace_time = absl::GetFlag(FLAGS_killGraceTime);
+  absl::StatusOr<StartupLimits> startups = ParseStartupLimits(absl::GetFlag(FLAGS_maxStartups));
+  if (!startups.ok()) return startups.status();
+  c.max_startups = *startups;
+  c.per_source_max_startups = absl::GetFlag(FLAGS_perSourceMaxStartups);
+  if (c.per_source_max_startups < 0) {
+    return absl::InvalidArgumentError("-perSourceMaxStartups must not be negative");
+  }
+  absl::StatusOr<std::vector<Cidr>> exempt =
+      ParseCidrList(absl::GetFlag(FLAGS_preauthExemptSources));
+  if (!exempt.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-preauthExemptSources: ", exempt.status().message()));
+  }
+  c.preauth_exempt = *exempt;
+  c.preauth_timeout = absl::GetFlag(FLAGS_preauthTimeout);
+  c.refusal_log_interval = absl::GetFlag(FLAGS_refusalLogInterval);
   const std::string forwarding = absl::GetFlag(FLAGS_forwarding);
   if (forwarding != "all" && forwarding != "local" && forwarding != "remote" && forwarding != "none") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -165,6 +260,14 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   if (c.login_grace_time <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("-loginGraceTime must be positive");
   }
+  if (c.preauth_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("-preauthTimeout must be positive");
+  }
+  if (c.refusal_log_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("-refusalLogInterval must be positive");
+  }
+  // Both bound the time before authentication; the shorter one wins.
+  c.preauth_timeout = std::min(c.preauth_timeout, c.login_grace_time);
   if (c.authorized_key.empty() && !c.allow_unauthenticated_clients) {
     return absl::InvalidArgumentError(
         "no authorized key: give -authorizedKey (or SSHD_AUTHKEY) or -allowUnauthenticatedClients");
@@ -173,25 +276,9 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
 }
 
 void ScrubSecrets(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") break;
-    absl::string_view name = FlagName(arg);
-    if (!IsSecretFlag(name)) continue;
-    if (char* eq = std::strchr(argv[i], '='); eq != nullptr) {
-      Wipe(eq + 1);
-    } else if (i + 1 < argc) {
-      Wipe(argv[++i]);  // "-hostKey VALUE"
-    }
-  }
   // The kernel shows the original environment block; wipe the values there, then drop the
   // variables so no child inherits them.
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    for (const char* name : kSecretEnv) {
-      size_t n = std::strlen(name);
-      if (std::strncmp(*e, name, n) == 0 && (*e)[n] == '=') Wipe(*e + n + 1);
-    }
-  }
+  WipeInPlace(argc, argv, environ);
   for (const char* name : kSecretEnv) unsetenv(name);
 }
 

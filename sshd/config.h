@@ -5,11 +5,13 @@
 #define HATCH_SSHD_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "sandbox/session_sandbox.h"
 #include "sshd/log.h"
+#include "sshd/preauth.h"
 
 namespace hatch {
 
@@ -31,7 +33,17 @@ struct Config {
   absl::Duration login_grace_time = absl::Seconds(60);
   int max_auth_tries = 6;
   int max_sessions = 10;      // channels per connection
-  int max_connections = 100;  // concurrent connections
+  int max_connections = 100;  // concurrent connections, authenticated or not
+  // The pre-auth budget (sshd/preauth.h): unauthenticated connections from sources outside
+  // preauth_exempt, at most per_source_max_startups per source (0: no cap), refused at random
+  // from max_startups.start and always at max_startups.full.
+  StartupLimits max_startups;
+  int per_source_max_startups = 10;
+  std::vector<Cidr> preauth_exempt;
+  // From accept to the end of key exchange (banner exchange included); at most
+  // login_grace_time, which bounds everything up to authentication.
+  absl::Duration preauth_timeout = absl::Seconds(10);
+  absl::Duration refusal_log_interval = absl::Seconds(10);  // at most one refusal line per this
   // At daemon shutdown: SIGHUP -> SIGKILL for the processes of sessions still open.
   absl::Duration kill_grace_time = absl::Seconds(2);
   bool allow_local_forwarding = true;   // direct-tcpip (ssh -L)
@@ -53,9 +65,33 @@ struct Config {
   sandbox::SandboxPolicy session_sandbox() const { return {syscall_filter, read_only}; }
 };
 
-// Parses argv (and SSHD_HOSTKEY / SSHD_AUTHKEY, which override -hostKey / -authorizedKey).
-// Errors are one line, fit for stderr.
-absl::StatusOr<Config> ParseConfig(int argc, char** argv);
+// The secret flag values, taken out of argv and the environment before anything else reads
+// them. Not copyable; cleansed when destroyed.
+struct Secrets {
+  Secrets() = default;
+  ~Secrets() { Wipe(); }
+  Secrets(const Secrets&) = delete;
+  Secrets& operator=(const Secrets&) = delete;
+  // Overwrites both values and empties them.
+  void Wipe();
+  std::string host_key;
+  std::string authorized_key;
+};
+
+// Copies the values of -hostKey/-authorizedKey (the last of each, as flag parsing would) and
+// of SSHD_HOSTKEY/SSHD_AUTHKEY (which override the flags when set and not empty) out of
+// argv and the environment block `envp`, then overwrites them there in place. Touches no
+// other process state (no getenv/unsetenv), so it can run before libc's and every library's
+// initialisers: diego-sshd runs it from .preinit_array (sshd/main.cc). Flag parsing
+// afterwards only sees the emptied values.
+void TakeSecrets(int argc, char** argv, char** envp, Secrets* out);
+// The same over `environ`, then removes both variables from the environment.
+void TakeSecrets(int argc, char** argv, Secrets* out);
+
+// Parses argv. With `secrets`, the keys come from there; without, from the flags and
+// SSHD_HOSTKEY / SSHD_AUTHKEY (which override -hostKey / -authorizedKey). Errors are one
+// line, fit for stderr.
+absl::StatusOr<Config> ParseConfig(int argc, char** argv, const Secrets* secrets = nullptr);
 
 // Overwrites the values of -hostKey/-authorizedKey in argv and of SSHD_HOSTKEY/SSHD_AUTHKEY in
 // the original environment block, in place, so /proc/<pid>/cmdline and /proc/<pid>/environ no

@@ -2,32 +2,25 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <dirent.h>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sshd/fork_secrets.h"
 #include "sshd/keys.h"
 #include "sshd/log.h"
 #include "sshd/memory.h"
+#include "sshd/preauth.h"
+#include "sshd/preauth_phase.h"
 #include "sshd/process.h"
 #include "sshd/session_channel.h"
 #include "sshd/tcp_forward.h"
 
 namespace hatch {
-namespace {
-
-int ToSeconds(absl::Duration d) {
-  return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d + absl::Milliseconds(999))));
-}
-
-}  // namespace
 
 Connection::Connection(const ServerState* state, UniqueFd socket, std::string peer)
     : state_(state), socket_(std::move(socket)), peer_(std::move(peer)) {}
@@ -43,8 +36,9 @@ Connection::~Connection() {
 
 int Connection::Run() {
   const Config& config = *state_->config;
-  // The pre-auth phase is bounded as a whole: SIGALRM's default action ends this process.
-  alarm(static_cast<unsigned>(ToSeconds(config.login_grace_time)));
+  // Banner and key exchange within -preauthTimeout, authentication within -loginGraceTime:
+  // SIGALRM's default action ends this process (sshd/preauth_phase.h).
+  const absl::Time accepted = StartPreauthDeadline(config.preauth_timeout);
   signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
 
   session_.reset(ssh_new());
@@ -55,6 +49,10 @@ int Connection::Run() {
     return 1;
   }
   socket_.release();  // the session owns the socket now
+  RegisterForkSecrets(session);
+  // Our banner goes out before anything is read, as OpenSSH's: a client that connects and at
+  // once shuts its write side (a health check, nc -N) still gets it.
+  WriteHandshakeEagerly(session);
   ssh_set_counters(session, &sent_, &received_);
   int methods = SSH_AUTH_METHOD_PUBLICKEY;
   if (config.allow_unauthenticated_clients) methods |= SSH_AUTH_METHOD_NONE;
@@ -65,6 +63,7 @@ int Connection::Run() {
     LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session)}});
     return 1;
   }
+  FinishKeyExchangePhase(session, accepted, config.login_grace_time);
   ssh_set_blocking(session, 0);
   event_.reset(ssh_event_new());
   ssh_event_add_session(event_.get(), session);
@@ -131,7 +130,8 @@ int Connection::HandleAuth(ssh_message msg) {
     if (match && sig_state == SSH_PUBLICKEY_STATE_VALID) authenticated_ = true;
   }
   if (authenticated_) {
-    alarm(0);
+    StopPreauthDeadline();
+    ReportAuthenticated();  // the listener moves this connection out of the pre-auth budget
     // Key exchange and authentication touched code (key parsing, signatures, curve25519)
     // that runs again only at a re-key: give those pages back (plain memory calls, safe in
     // a callback). Before the reply, so the client never sees this process mid-way (reading

@@ -46,7 +46,9 @@ absl::StatusOr<SshKey> LoadHostKey(absl::string_view text) {
   }
   std::string pem(absl::StripAsciiWhitespace(text));
   pem.push_back('\n');
-  if (ssh_pki_import_privkey_base64(pem.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK) {
+  const int rc = ssh_pki_import_privkey_base64(pem.c_str(), nullptr, nullptr, nullptr, &key);
+  OPENSSL_cleanse(pem.data(), pem.size());  // the private key's text: no copy left in the heap
+  if (rc != SSH_OK) {
     return absl::InvalidArgumentError(
         "host key: not a private key in PEM or OpenSSH format (or it is encrypted)");
   }

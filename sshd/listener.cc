@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -13,7 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -42,8 +45,28 @@ absl::StatusOr<UniqueFd> Listen(const std::string& address) {
   return fd;
 }
 
+namespace {
+
+PreauthLimits LimitsOf(const Config& c) {
+  PreauthLimits l;
+  l.max_connections = c.max_connections;
+  l.startups = c.max_startups;
+  // Below -maxConnections the total limit comes first anyway.
+  l.startups.full = std::min(l.startups.full, c.max_connections);
+  l.startups.start = std::min(l.startups.start, l.startups.full);
+  l.per_source = c.per_source_max_startups;
+  l.exempt = c.preauth_exempt;
+  return l;
+}
+
+}  // namespace
+
 Listener::Listener(const ServerState* state, UniqueFd listen_fd)
-    : state_(state), listen_fd_(std::move(listen_fd)) {}
+    : state_(state),
+      listen_fd_(std::move(listen_fd)),
+      budget_(LimitsOf(*state->config)),
+      refusals_("connection.refused", state->config->refusal_log_interval),
+      expiries_("connection.preauth-expired", state->config->refusal_log_interval) {}
 
 int Listener::Run() {
   signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
@@ -52,6 +75,13 @@ int Listener::Run() {
   // re-parented here rather than to the container's init, which may be an app that never
   // reaps (a Docker image without an init); Reap() collects it. hatch as PID 1 does anyway.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  absl::StatusOr<AuthReportSockets> report = MakeAuthReportSockets();
+  if (!report.ok()) {
+    LogError("listener.failed", {{"error", std::string(report.status().message())}});
+    return 1;
+  }
+  report_fd_ = std::move(report->listener_end);
+  report_child_fd_ = std::move(report->child_end);
 
   LogInfo("started", {{"address", LocalAddressOf(listen_fd_.get()).ToString()}});
   // Start-up (OpenSSL, libssh and flag initialisation) touched megabytes of program text the
@@ -61,21 +91,37 @@ int Listener::Run() {
   ReleaseUnusedCodePages();
 
   while (true) {
-    pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {signal_fd_.get(), POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    pollfd fds[3] = {{listen_fd_.get(), POLLIN, 0},
+                     {signal_fd_.get(), POLLIN, 0},
+                     {report_fd_.get(), POLLIN, 0}};
+    if (poll(fds, 3, PollTimeoutMs()) < 0 && errno != EINTR) break;
+    // Reports before reaping: a pid is only reused once reaped, so a report is never
+    // credited to the wrong connection.
+    if (fds[2].revents & POLLIN) ReadReports();
     if (fds[1].revents & POLLIN) {
       bool stop = false;
       signalfd_siginfo info;
       while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
         if (info.ssi_signo != SIGCHLD) stop = true;
       }
+      ReadReports();
       Reap();
       if (stop) break;
     }
     if (fds[0].revents & POLLIN) Accept();
+    const absl::Time now = absl::Now();
+    refusals_.Flush(now);
+    expiries_.Flush(now);
   }
   Shutdown();
   return 0;
+}
+
+int Listener::PollTimeoutMs() const {
+  const absl::Time next = std::min(refusals_.NextFlush(), expiries_.NextFlush());
+  if (next == absl::InfiniteFuture()) return -1;
+  const int64_t ms = absl::ToInt64Milliseconds(next - absl::Now()) + 1;
+  return static_cast<int>(std::clamp<int64_t>(ms, 0, 60 * 1000));
 }
 
 void Listener::Accept() {
@@ -84,8 +130,12 @@ void Listener::Accept() {
   UniqueFd fd(accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
   if (!fd) return;  // the client gave up already, or fds ran out: keep serving
   const std::string peer_name = HostPortOf(peer).ToString();
-  if (static_cast<int>(connections_.size()) >= state_->config->max_connections) {
-    LogError("connection.refused", {{"peer", peer_name}, {"reason", "too many connections"}});
+  const PeerAddress address = PeerAddressOf(peer);
+  const PreauthBudget::Verdict verdict =
+      budget_.Admit(address, static_cast<int>(arc4random_uniform(100)));
+  if (verdict != PreauthBudget::Verdict::kAccept) {
+    // Closed before any byte: the client sees the connection closed without a banner.
+    refusals_.Note(VerdictName(verdict), peer_name, absl::Now());
     return;
   }
   int one = 1;
@@ -98,6 +148,8 @@ void Listener::Accept() {
   if (pid == 0) {
     listen_fd_.reset();
     signal_fd_.reset();
+    report_fd_.reset();
+    SetAuthReportFd(std::move(report_child_fd_));
     int status;
     {
       Connection connection(state_, std::move(fd), peer_name);
@@ -105,27 +157,42 @@ void Listener::Accept() {
     }
     _exit(status);
   }
-  connections_.insert(pid);
+  budget_.Add(pid, address);
+}
+
+void Listener::ReadReports() {
+  std::vector<pid_t> pids;
+  ReadAuthReports(report_fd_.get(), &pids);
+  for (pid_t pid : pids) budget_.Authenticated(pid);
 }
 
 void Listener::Reap() {
   // Connection processes, and any adopted process that outlived its session.
   pid_t pid;
-  while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0) connections_.erase(pid);
+  int status = 0;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    const bool unauthenticated = budget_.Remove(pid);
+    // SIGALRM ends a connection process at -preauthTimeout or -loginGraceTime.
+    if (unauthenticated && WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+      expiries_.Note("deadline", "", absl::Now());
+    }
+  }
 }
 
 void Listener::Shutdown() {
   listen_fd_.reset();  // stop accepting
-  LogInfo("stopping", {{"connections", connections_.size()}});
-  for (pid_t pid : connections_) kill(pid, SIGTERM);
+  refusals_.Flush(absl::InfiniteFuture());
+  expiries_.Flush(absl::InfiniteFuture());
+  LogInfo("stopping", {{"connections", budget_.total()}});
+  for (pid_t pid : budget_.pids()) kill(pid, SIGTERM);
   // Each connection gives its attached sessions -killGraceTime after SIGHUP; allow that and a
   // margin.
   const int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(state_->config->kill_grace_time)) + 3000;
-  for (int waited = 0; !connections_.empty() && waited < wait_ms; waited += 10) {
+  for (int waited = 0; budget_.total() > 0 && waited < wait_ms; waited += 10) {
     Reap();
-    if (!connections_.empty()) usleep(10 * 1000);
+    if (budget_.total() > 0) usleep(10 * 1000);
   }
-  for (pid_t pid : connections_) {
+  for (pid_t pid : budget_.pids()) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
   }

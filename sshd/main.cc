@@ -5,9 +5,11 @@
 #include <openssl/opensslv.h>
 
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 #include "absl/flags/usage_config.h"
 #include "absl/strings/numbers.h"
@@ -16,6 +18,7 @@
 #include "sshd/algorithms.h"
 #include "sshd/config.h"
 #include "sshd/connection.h"
+#include "sshd/fork_secrets.h"
 #include "sshd/keys.h"
 #include "sshd/listener.h"
 #include "sshd/log.h"
@@ -30,6 +33,21 @@
 extern char** environ;
 
 namespace {
+
+// Taken before anything else in the process runs: .preinit_array entries run before every
+// static initialiser, of this program and (dynamic build) of every shared library. libssh's
+// constructor alone initialises OpenSSL, which reads openssl.cnf; abseil registers flags.
+// Until this runs, /proc/<pid>/cmdline (readable by every user) still shows the keys: what
+// is left is the dynamic loader's time, or nothing of ours in the static release binary.
+hatch::Secrets* g_secrets = nullptr;
+
+void TakeSecretsFirst(int argc, char** argv, char** envp) {
+  g_secrets = new hatch::Secrets;
+  hatch::TakeSecrets(argc, argv, envp, g_secrets);
+}
+
+[[gnu::section(".preinit_array"), gnu::used]] void (*take_secrets_first)(int, char**, char**) =
+    &TakeSecretsFirst;
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "diego-sshd: %s\n", std::string(status.message()).c_str());
@@ -67,6 +85,18 @@ absl::Status PrepareSessionSandbox(hatch::Config* config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The secrets left argv and the environment block before any initialiser ran
+  // (TakeSecretsFirst); the variables leave the environment now (libc's view of it is set up).
+  if (g_secrets == nullptr) {  // no .preinit_array support: take them now
+    g_secrets = new hatch::Secrets;
+    hatch::TakeSecrets(argc, argv, g_secrets);
+  }
+  std::unique_ptr<hatch::Secrets> owned_secrets(g_secrets);
+  hatch::Secrets& secrets = *owned_secrets;
+  hatch::ScrubSecrets(argc, argv);
+  // No fd inherited from whatever started us: a connection or session must not get a stray
+  // fd of the runtime's.
+  close_range(3, ~0U, 0);
   // The app image's openssl.cnf is not ours: loading it could dlopen() provider modules a
   // static binary cannot use.
   OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
@@ -80,8 +110,7 @@ int main(int argc, char** argv) {
                         OpenSSL_version(OPENSSL_VERSION), "\n");
   };
   absl::SetFlagsUsageConfig(usage);
-  absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv);
-  hatch::ScrubSecrets(argc, argv);
+  absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv, &secrets);
   if (!config.ok()) return Fail(config.status());
   hatch::SetLogLevel(config->log_level);
   if (absl::Status s = PrepareSessionSandbox(&*config); !s.ok()) return Fail(s);
@@ -100,6 +129,7 @@ int main(int argc, char** argv) {
   // The key texts are not needed past this point.
   OPENSSL_cleanse(config->host_key.data(), config->host_key.size());
   OPENSSL_cleanse(config->authorized_key.data(), config->authorized_key.size());
+  secrets.Wipe();
 
   absl::StatusOr<hatch::AlgorithmPolicy> policy =
       hatch::BuildAlgorithmPolicy(*config, host_key->get());
@@ -112,6 +142,8 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("host key: ", ssh_get_error(bind.get()))));
   }
   host_key->release();
+  // The sftp/scp built-ins (forked, no exec) free it, sshd/fork_secrets.h.
+  hatch::RegisterForkSecrets(bind.get());
   ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_BANNER, "diego-sshd");
   if (absl::Status s = hatch::ApplyAlgorithmPolicy(*policy, bind.get()); !s.ok()) return Fail(s);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "sshd/fork_secrets.h"
 
 namespace hatch {
 namespace {
@@ -41,6 +42,9 @@ void OnAddrInfo(void* arg, int status, int /*timeouts*/, struct ares_addrinfo* r
 }
 
 [[noreturn]] void RunLookupChild(int out_fd, const std::string& host, uint16_t port) {
+  // Forked without exec, and it parses DNS replies: no host key or session keys in here
+  // (the session's socket fd is only this child's reference, closed without a shutdown).
+  ForgetSecretsInForkedChild();
   LookupState state;
   ares_channel channel = nullptr;
   ares_options options{};

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "pty/pty.h"
+#include "sshd/fork_secrets.h"
 
 namespace hatch {
 namespace {
@@ -101,6 +102,9 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
     }
   }
   if (r.builtin) {
+    // Forked without exec: drop the host key and session keys this copy of the connection
+    // process holds (after close_range, see sshd/fork_secrets.h).
+    ForgetSecretsInForkedChild();
     // A built-in (sftp, scp) reads the client's upload from this pipe. With the default 64 KiB
     // pipe most of the 2 MiB channel window waits in libssh's channel buffer in the
     // connection process, whose pages stay resident after the transfer's peak; a 1 MiB pipe

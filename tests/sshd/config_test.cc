@@ -127,5 +127,76 @@ TEST_F(ConfigTest, ScrubSecretsWipesKeyValuesInArgvAndEnvironment) {
   EXPECT_EQ(getenv("SSHD_AUTHKEY"), nullptr);
 }
 
+TEST_F(ConfigTest, TakeSecretsCopiesThenWipesSoParsingNeverSeesTheKeys) {
+  Argv a({"diego-sshd", "-hostKey=first", "-hostKey=secret-host", "--authorizedKey",
+          "secret-auth", "-address=127.0.0.1:1"});
+  Secrets s;
+  TakeSecrets(a.argc(), a.argv(), &s);
+  EXPECT_EQ(s.host_key, "secret-host");  // the last one, as flag parsing takes it
+  EXPECT_EQ(s.authorized_key, "secret-auth");
+  EXPECT_STREQ(a.argv()[2], "-hostKey=");
+  EXPECT_EQ(std::strlen(a.argv()[4]), 0u);
+  absl::StatusOr<Config> c = ParseConfig(a.argc(), a.argv(), &s);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->host_key, "secret-host");
+  EXPECT_EQ(c->authorized_key, "secret-auth");
+  EXPECT_EQ(c->address, "127.0.0.1:1");
+  s.Wipe();
+  EXPECT_TRUE(s.host_key.empty());
+}
+
+TEST_F(ConfigTest, TakeSecretsPrefersTheEnvironmentAndRemovesIt) {
+  setenv("SSHD_HOSTKEY", "env-host", 1);
+  Argv a({"diego-sshd", "-hostKey=flag-host", "-authorizedKey=flag-auth"});
+  Secrets s;
+  TakeSecrets(a.argc(), a.argv(), &s);
+  EXPECT_EQ(s.host_key, "env-host");
+  EXPECT_EQ(s.authorized_key, "flag-auth");
+  EXPECT_EQ(getenv("SSHD_HOSTKEY"), nullptr);
+}
+
+TEST_F(ConfigTest, TakeSecretsFromAnEnvironmentBlockWipesItInPlace) {
+  std::string host = "SSHD_HOSTKEY=block-host", other = "KEEP=me", empty = "SSHD_AUTHKEY=";
+  std::vector<char*> envp = {host.data(), other.data(), empty.data(), nullptr};
+  Argv a({"diego-sshd", "-authorizedKey=flag-auth"});
+  Secrets s;
+  TakeSecrets(a.argc(), a.argv(), envp.data(), &s);
+  EXPECT_EQ(s.host_key, "block-host");
+  EXPECT_EQ(s.authorized_key, "flag-auth");  // an empty variable does not override
+  EXPECT_EQ(std::string(host.c_str()), "SSHD_HOSTKEY=");
+  EXPECT_EQ(std::string(other.c_str()), "KEEP=me");
+  EXPECT_STREQ(a.argv()[1], "-authorizedKey=");
+}
+
+TEST_F(ConfigTest, PreauthBudgetFlags) {
+  Argv a({"diego-sshd", "-allowUnauthenticatedClients", "-maxStartups=5:50:20",
+          "-perSourceMaxStartups=0", "-preauthExemptSources=10.0.0.0/8,fd00::/8",
+          "-preauthTimeout=3s", "-loginGraceTime=2s"});
+  absl::StatusOr<Config> c = ParseConfig(a.argc(), a.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_startups, (StartupLimits{5, 50, 20}));
+  EXPECT_EQ(c->per_source_max_startups, 0);
+  EXPECT_EQ(c->preauth_exempt.size(), 2u);
+  EXPECT_EQ(c->preauth_timeout, absl::Seconds(2));  // never past -loginGraceTime
+}
+
+TEST_F(ConfigTest, PreauthBudgetDefaultsLeaveSlotsForAuthenticatedConnections) {
+  Argv a({"diego-sshd", "-allowUnauthenticatedClients"});
+  absl::StatusOr<Config> c = ParseConfig(a.argc(), a.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_LT(c->max_startups.full, c->max_connections);
+  EXPECT_LT(c->per_source_max_startups, c->max_startups.start);
+  EXPECT_LT(c->preauth_timeout, c->login_grace_time);
+}
+
+TEST_F(ConfigTest, RejectsBadPreauthFlags) {
+  for (const char* flag : {"-maxStartups=10:30", "-maxStartups=30:30:10", "-perSourceMaxStartups=-1",
+                           "-preauthExemptSources=proxy.example", "-preauthTimeout=0s",
+                           "-refusalLogInterval=0s"}) {
+    Argv a({"diego-sshd", "-allowUnauthenticatedClients", flag});
+    EXPECT_FALSE(ParseConfig(a.argc(), a.argv()).ok()) << flag;
+  }
+}
+
 }  // namespace
 }  // namespace hatch
