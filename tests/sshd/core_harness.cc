@@ -141,6 +141,8 @@ absl::StatusOr<std::unique_ptr<CoreHarness>> CoreHarness::Connect(const Options&
 
 absl::Status CoreHarness::Handshake(const Options& options) {
   ssh_init();
+  // As the listener: a write to a target that went away is an EPIPE, not the end of us.
+  signal(SIGPIPE, SIG_IGN);
   int fds[2];
   // Non-blocking: with a blocking fd even a non-blocking session blocks in send() while its
   // peer does not read (and here the peer runs on the same thread).

@@ -94,8 +94,8 @@ TEST(TcpTunnel, TargetThatStopsReadingStallsOnlyItsOwnTunnel) {
   ASSERT_TRUE(flowing.ok()) << flowing.status();
 
   // More than every buffer on the way can hold.
-  const std::string to_stalled = Pattern(16 * kMiB, 5);
-  const std::string to_flowing = Pattern(8 * kMiB, 6);
+  const std::string to_stalled = Pattern(8 * kMiB, 5);
+  const std::string to_flowing = Pattern(4 * kMiB, 6);
   stalled->client->Queue(to_stalled);
   flowing->client->Queue(to_flowing);
   std::string got;
@@ -131,8 +131,8 @@ TEST(TcpTunnel, ClientThatStopsReadingStallsOnlyItsOwnTunnel) {
   ASSERT_TRUE(flowing.ok()) << flowing.status();
   stalled->client->Pause();
 
-  const std::string from_stalled = Pattern(16 * kMiB, 7);
-  const std::string from_flowing = Pattern(8 * kMiB, 8);
+  const std::string from_stalled = Pattern(8 * kMiB, 7);
+  const std::string from_flowing = Pattern(4 * kMiB, 8);
   size_t stalled_offset = 0;
   size_t flowing_offset = 0;
   ASSERT_TRUE((*h)->RunUntil([&] {
