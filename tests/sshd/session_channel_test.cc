@@ -23,9 +23,9 @@ std::string WriteTempFile(const std::string& name, const std::string& bytes) {
 TEST(SessionChannel, SendsExitStatusOnlyAfterTheOutputDrained) {
   auto h = CoreHarness::Connect();
   ASSERT_TRUE(h.ok()) << h.status();
-  // The window plus 32 KiB: the process can write it all (the last 32 KiB fit in its pipe)
-  // and exit while the client reads nothing, so at its exit output is still undelivered.
-  const std::string output = Pattern(kWindow + 32 * 1024, 21);
+  // The window plus one page (the smallest pipe the kernel makes): the process can write it
+  // all and exit while the client reads nothing, so at its exit that page is undelivered.
+  const std::string output = Pattern(kWindow + 4096, 21);
   const std::string path = WriteTempFile("exit-after-output", output);
   auto c = (*h)->Exec(absl::StrCat("cat ", path, "; exit 3"), /*paused=*/true);
   ASSERT_TRUE(c.ok()) << c.status();
