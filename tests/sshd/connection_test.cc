@@ -8,6 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "sshd/algorithms.h"
 #include "sshd/keys.h"
@@ -16,16 +20,26 @@
 namespace hatch {
 namespace {
 
-// Waits up to `limit` for `pid` to exit; kills it if it did not. Returns whether it exited.
-bool ExitsWithin(pid_t pid, absl::Duration limit) {
+std::string ReadProcFile(pid_t pid, const char* name) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/", name));
+  std::string text;
+  std::getline(in, text);
+  return text;
+}
+
+// Waits up to `limit` for `pid` to exit; if it does not, kills it and says where it waited
+// (its kernel wait channel and system call: "sock_alloc_send_pskb" and 44 is a send()).
+::testing::AssertionResult ExitsWithin(pid_t pid, absl::Duration limit) {
   const absl::Time deadline = absl::Now() + limit;
   while (absl::Now() < deadline) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return true;
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return ::testing::AssertionSuccess();
     usleep(10 * 1000);
   }
+  const std::string where = absl::StrCat("waiting in ", ReadProcFile(pid, "wchan"),
+                                         ", system call ", ReadProcFile(pid, "syscall"));
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
-  return false;
+  return ::testing::AssertionFailure() << where;
 }
 
 // A client whose machine went away with its TCP window closed (here: a client that stopped
@@ -55,6 +69,10 @@ TEST(Connection, KeepaliveEndsAConnectionWhoseClientStoppedReading) {
   // Blocking, as accept4() in the listener hands it over.
   int fds[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  // A small send buffer, as a slow link gives: libssh's output outgrows what the socket can
+  // take at once, every time.
+  const int sndbuf = 16 * 1024;
+  ASSERT_EQ(setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf), 0);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

@@ -18,6 +18,7 @@
 #include "sshd/algorithms.h"
 #include "sshd/keys.h"
 #include "sshd/session_channel.h"
+#include "sshd/tcp_forward.h"
 
 namespace hatch::testing {
 namespace {
@@ -414,16 +415,19 @@ std::string Pattern(size_t n, uint32_t seed) {
   return out;
 }
 
-RekeyCounter::RekeyCounter() {
+RekeyCounter::RekeyCounter()
+    : previous_callback_(ssh_get_log_callback()),
+      previous_userdata_(ssh_get_log_userdata()),
+      previous_level_(ssh_get_log_level()) {
   ssh_set_log_userdata(this);
   ssh_set_log_callback(&RekeyCounter::OnLog);
   ssh_set_log_level(SSH_LOG_PACKET);  // where libssh reports a re-key being triggered
 }
 
 RekeyCounter::~RekeyCounter() {
-  ssh_set_log_level(SSH_LOG_NOLOG);
-  ssh_set_log_callback(nullptr);
-  ssh_set_log_userdata(nullptr);
+  ssh_set_log_level(previous_level_);
+  ssh_set_log_callback(previous_callback_);
+  ssh_set_log_userdata(previous_userdata_);
 }
 
 void RekeyCounter::OnLog(int, const char*, const char* buffer, void* self) {

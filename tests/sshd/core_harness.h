@@ -37,7 +37,6 @@
 #include "sshd/config.h"
 #include "sshd/environment.h"
 #include "sshd/ssh_handles.h"
-#include "sshd/tcp_forward.h"
 
 namespace hatch::testing {
 
@@ -200,6 +199,9 @@ class RekeyCounter {
  private:
   static void OnLog(int priority, const char* function, const char* buffer, void* self);
   int count_ = 0;
+  ssh_logging_callback previous_callback_;
+  void* previous_userdata_;
+  int previous_level_;
 };
 
 // Reads what `fd` (non-blocking) has now, appending to `out`; returns true once it read EOF.
