@@ -2,6 +2,8 @@
 // libssh client.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 
@@ -15,7 +17,8 @@ constexpr size_t kMiB = 1 << 20;
 constexpr size_t kWindow = 2 * kMiB;  // what the client lets the server send before it reads
 
 std::string WriteTempFile(const std::string& name, const std::string& bytes) {
-  const std::string path = ::testing::TempDir() + name;
+  // /tmp is shared: the pid keeps two runs at once (two build trees) apart.
+  const std::string path = absl::StrCat(::testing::TempDir(), name, ".", getpid());
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
@@ -42,6 +45,7 @@ TEST(SessionChannel, SendsExitStatusOnlyAfterTheOutputDrained) {
   EXPECT_EQ(*(*c)->exit_status(), 3);
   EXPECT_EQ((*c)->data_at_exit(), output.size()) << "exit-status overtook the output";
   EXPECT_TRUE(SameBytes((*c)->data(), output));
+  unlink(path.c_str());
 }
 
 TEST(SessionChannel, ProcessReadsEofOnlyAfterEveryByteTheClientSent) {
