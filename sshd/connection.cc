@@ -1,6 +1,7 @@
 #include "sshd/connection.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -41,6 +42,12 @@ int Connection::Run() {
   const absl::Time accepted = StartPreauthDeadline(config.preauth_timeout);
   signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
 
+  // libssh sends what it has queued in one send() once the socket polls writable; on a
+  // blocking socket that call waits until the client has read it all, so a client that stops
+  // reading (its machine gone, its link dead) would hold this process there: no keepalive or
+  // idle timeout, no signal, no other channel. Non-blocking, libssh keeps what the kernel did
+  // not take and waits for POLLOUT, and ChannelPump sees it queued.
+  fcntl(socket_.get(), F_SETFL, fcntl(socket_.get(), F_GETFL) | O_NONBLOCK);
   session_.reset(ssh_new());
   if (!session_) return 1;
   ssh_session session = session_.get();

@@ -1,0 +1,66 @@
+// SessionChannel (sshd/session_channel.h) with real processes, driven by an in-process
+// libssh client.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "tests/sshd/core_harness.h"
+
+namespace hatch::testing {
+namespace {
+
+constexpr size_t kMiB = 1 << 20;
+constexpr size_t kWindow = 2 * kMiB;  // what the client lets the server send before it reads
+
+std::string WriteTempFile(const std::string& name, const std::string& bytes) {
+  // /tmp is shared: the pid keeps two runs at once (two build trees) apart.
+  const std::string path = absl::StrCat(::testing::TempDir(), name, ".", getpid());
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+TEST(SessionChannel, SendsExitStatusOnlyAfterTheOutputDrained) {
+  auto h = CoreHarness::Connect();
+  ASSERT_TRUE(h.ok()) << h.status();
+  // The window plus one page (the smallest pipe the kernel makes): the process can write it
+  // all and exit while the client reads nothing, so at its exit that page is undelivered.
+  const std::string output = Pattern(kWindow + 4096, 21);
+  const std::string path = WriteTempFile("exit-after-output", output);
+  auto c = (*h)->Exec(absl::StrCat("cat ", path, "; exit 3"), /*paused=*/true);
+  ASSERT_TRUE(c.ok()) << c.status();
+
+  // The client's process is frozen: only the server runs, until well after the exit.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while ((*h)->exited_children().empty() && absl::Now() < deadline) (*h)->StepServer(1);
+  ASSERT_FALSE((*h)->exited_children().empty()) << "the process did not exit";
+  for (int i = 0; i < 20; ++i) (*h)->StepServer(1);
+
+  (*c)->Resume();
+  ASSERT_TRUE((*h)->RunUntil([&] { return (*c)->closed(); }));
+  ASSERT_TRUE((*c)->exit_status().has_value());
+  EXPECT_EQ(*(*c)->exit_status(), 3);
+  EXPECT_EQ((*c)->data_at_exit(), output.size()) << "exit-status overtook the output";
+  EXPECT_TRUE(SameBytes((*c)->data(), output));
+  unlink(path.c_str());
+}
+
+TEST(SessionChannel, ProcessReadsEofOnlyAfterEveryByteTheClientSent) {
+  auto h = CoreHarness::Connect();
+  ASSERT_TRUE(h.ok()) << h.status();
+  // `wc -c` answers only at its stdin's EOF: an early EOF would show as a short count.
+  auto c = (*h)->Exec("wc -c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const std::string input = Pattern(3 * kMiB, 22);
+  (*c)->Queue(input);
+  (*c)->SendEofWhenWritten();
+  ASSERT_TRUE((*h)->RunUntil([&] { return (*c)->closed(); }));
+  EXPECT_EQ((*c)->data(), absl::StrCat(input.size(), "\n"));
+  EXPECT_EQ((*c)->exit_status(), 0);
+}
+
+}  // namespace
+}  // namespace hatch::testing
