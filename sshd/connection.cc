@@ -46,7 +46,8 @@ int Connection::Run() {
   // blocking socket that call waits until the client has read it all, so a client that stops
   // reading (its machine gone, its link dead) would hold this process there: no keepalive or
   // idle timeout, no signal, no other channel. Non-blocking, libssh keeps what the kernel did
-  // not take and waits for POLLOUT, and ChannelPump sees it queued.
+  // not take and waits for POLLOUT (scripts/libssh-preauth.patch: EAGAIN is no error), and
+  // ChannelPump sees it queued.
   fcntl(socket_.get(), F_SETFL, fcntl(socket_.get(), F_GETFL) | O_NONBLOCK);
   session_.reset(ssh_new());
   if (!session_) return 1;
@@ -70,7 +71,7 @@ int Connection::Run() {
     LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session)}});
     return 1;
   }
-  FinishKeyExchangePhase(session, accepted, config.login_grace_time);
+  FinishKeyExchangePhase(accepted, config.login_grace_time);
   ssh_set_blocking(session, 0);
   event_.reset(ssh_event_new());
   ssh_event_add_session(event_.get(), session);

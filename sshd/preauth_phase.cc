@@ -1,6 +1,5 @@
 #include "sshd/preauth_phase.h"
 
-#include <fcntl.h>
 #include <libssh/callbacks.h>
 #include <sys/time.h>
 
@@ -42,10 +41,8 @@ absl::Time StartPreauthDeadline(absl::Duration timeout) {
   return absl::Now();
 }
 
-void FinishKeyExchangePhase(ssh_session session, absl::Time start, absl::Duration login_grace_time) {
+void FinishKeyExchangePhase(absl::Time start, absl::Duration login_grace_time) {
   ArmTimer(login_grace_time - (absl::Now() - start));
-  const int fd = ssh_get_fd(session);
-  if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 void StopPreauthDeadline() {

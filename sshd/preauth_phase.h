@@ -24,10 +24,8 @@ void WriteHandshakeEagerly(ssh_session session);
 absl::Time StartPreauthDeadline(absl::Duration timeout);
 
 // Right after a successful key exchange: the timer is re-armed for what is left of
-// `login_grace_time` (counted from `start`), and the socket becomes O_NONBLOCK, so a peer
-// that stops reading cannot block the process in send(): libssh keeps what the kernel does
-// not take in its output buffer and waits for POLLOUT (scripts/libssh-preauth.patch).
-void FinishKeyExchangePhase(ssh_session session, absl::Time start, absl::Duration login_grace_time);
+// `login_grace_time` (counted from `start`).
+void FinishKeyExchangePhase(absl::Time start, absl::Duration login_grace_time);
 
 // Authentication succeeded: no deadline any more.
 void StopPreauthDeadline();
