@@ -162,7 +162,9 @@ absl::StatusOr<std::vector<const toml::table*>> Tables(const toml::table& doc,
   return out;
 }
 
-absl::StatusOr<CnbMetadata> ParseMetadata(const std::string& text, const std::string& file) {
+}  // namespace
+
+absl::StatusOr<CnbMetadata> ParseCnbMetadata(const std::string& text, const std::string& file) {
   toml::table doc;
   try {
     doc = toml::parse(text, file);
@@ -223,6 +225,8 @@ absl::StatusOr<CnbMetadata> ParseMetadata(const std::string& text, const std::st
   }
   return md;
 }
+
+namespace {
 
 // ---- walking the layers ----
 
@@ -383,7 +387,7 @@ absl::StatusOr<CnbMetadata> ReadCnbMetadata(const std::string& layers_dir) {
     return absl::Status(text.status().code(),
                         absl::StrCat("cannot read CNB metadata: ", text.status().message()));
   }
-  return ParseMetadata(*text, file);
+  return ParseCnbMetadata(*text, file);
 }
 
 absl::StatusOr<std::vector<std::string>> ApplyCnbLaunchEnvironment(Environment& env,
