@@ -149,24 +149,32 @@ FuzzSandbox& FuzzSandbox::Init(int argc, char** argv, const char* target) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die(target, "PR_SET_NO_NEW_PRIVS");
   struct rlimit fsize = {kMaxFileSize, kMaxFileSize};
   if (setrlimit(RLIMIT_FSIZE, &fsize) != 0) Die(target, "RLIMIT_FSIZE");
-  signal(SIGXFSZ, SIG_IGN);
 
   static FuzzSandbox* sandbox = new FuzzSandbox(std::move(root), ruleset_fd);
   return *sandbox;
 }
 
 void FuzzSandbox::Run(const std::function<void()>& fn) {
+  // Code that saves the working directory with open(".") cannot, once confined (scp's
+  // ScopedWorkingDirectory); an O_PATH fd taken here brings libFuzzer's back.
+  const int cwd_fd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (cwd_fd < 0) Die("sandbox", "open(\".\")");
   std::thread worker([&] {
     if (syscall(SYS_landlock_restrict_self, ruleset_fd_, 0) != 0) {
       Die("sandbox", "landlock_restrict_self");
     }
+    // libFuzzer's SIGXFSZ handler ends the run; a write past RLIMIT_FSIZE is an EFBIG
+    // failure the code under test reports, not a crash.
+    signal(SIGXFSZ, SIG_IGN);
     fn();
+    if (fchdir(cwd_fd) != 0) Die("sandbox", "fchdir");
     const int root_fd = open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root_fd < 0) Die("sandbox", root_.c_str());
     EmptyDir(root_fd);
     close(root_fd);
   });
   worker.join();
+  close(cwd_fd);
 }
 
 }  // namespace hatch::fuzz

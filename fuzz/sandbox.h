@@ -17,13 +17,14 @@
 
 namespace hatch::fuzz {
 
-constexpr int kNoLandlockExit = 77;
+// Not 77, 70 or 71: libFuzzer's exit codes for a crash, a timeout and an out-of-memory input.
+constexpr int kNoLandlockExit = 69;
 
 class FuzzSandbox {
  public:
   // Call once from LLVMFuzzerInitialize with its argc/argv (for -artifact_prefix=). Creates
   // the scratch dir under $TMPDIR (or /tmp), removed at exit, and caps the size of any file
-  // the process writes (RLIMIT_FSIZE, 16 MiB; SIGXFSZ ignored), so no input fills the disk.
+  // the process writes (RLIMIT_FSIZE, 16 MiB), so no input fills the disk.
   static FuzzSandbox& Init(int argc, char** argv, const char* target);
 
   FuzzSandbox(const FuzzSandbox&) = delete;
@@ -33,7 +34,9 @@ class FuzzSandbox {
   const std::string& root() const { return root_; }
 
   // Runs fn in a confined thread and waits for it; then empties root() (in that thread, so
-  // the clean-up cannot be tricked into leaving root() either).
+  // the clean-up cannot be tricked into leaving root() either). SIGXFSZ is ignored while fn
+  // runs (writes past the size cap fail with EFBIG), and the working directory is restored
+  // after it (fn may chdir; it cannot open "." outside root() to come back).
   void Run(const std::function<void()>& fn);
 
  private:
