@@ -9,8 +9,6 @@
 #include <functional>
 #include <optional>
 
-#include <toml++/toml.h>
-
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "lifecycle/go_path.h"
 #include "lifecycle/read_file.h"
+#include "lifecycle/toml.h"
 
 namespace hatch::lifecycle {
 namespace {
