@@ -9,8 +9,6 @@
 #include <functional>
 #include <optional>
 
-#include <toml++/toml.h>
-
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "lifecycle/go_path.h"
 #include "lifecycle/read_file.h"
+#include "lifecycle/toml.h"
 
 namespace hatch::lifecycle {
 namespace {
@@ -162,7 +161,9 @@ absl::StatusOr<std::vector<const toml::table*>> Tables(const toml::table& doc,
   return out;
 }
 
-absl::StatusOr<CnbMetadata> ParseMetadata(const std::string& text, const std::string& file) {
+}  // namespace
+
+absl::StatusOr<CnbMetadata> ParseCnbMetadata(const std::string& text, const std::string& file) {
   toml::table doc;
   try {
     doc = toml::parse(text, file);
@@ -223,6 +224,8 @@ absl::StatusOr<CnbMetadata> ParseMetadata(const std::string& text, const std::st
   }
   return md;
 }
+
+namespace {
 
 // ---- walking the layers ----
 
@@ -383,7 +386,7 @@ absl::StatusOr<CnbMetadata> ReadCnbMetadata(const std::string& layers_dir) {
     return absl::Status(text.status().code(),
                         absl::StrCat("cannot read CNB metadata: ", text.status().message()));
   }
-  return ParseMetadata(*text, file);
+  return ParseCnbMetadata(*text, file);
 }
 
 absl::StatusOr<std::vector<std::string>> ApplyCnbLaunchEnvironment(Environment& env,

@@ -67,6 +67,9 @@ bool IsCnbDroplet(const std::string& layers_dir);
 // or an api that the launcher cannot parse as a version (`^v?\d+\.?\d*$`).
 absl::StatusOr<CnbMetadata> ReadCnbMetadata(const std::string& layers_dir);
 
+// ReadCnbMetadata's parser: `text` is metadata.toml's contents, `file` what errors call it.
+absl::StatusOr<CnbMetadata> ParseCnbMetadata(const std::string& text, const std::string& file);
+
 // Applies, to env in place, the launch environment the CNB launcher builds (steps 1-3 above),
 // and returns the profile scripts bash must source, in order, as absolute paths (step 4).
 // On error env is unchanged; errors: relative dirs, metadata.toml (ReadCnbMetadata), a

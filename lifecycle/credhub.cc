@@ -29,6 +29,20 @@ absl::StatusOr<std::unique_ptr<CredhubClient>> MakeClient(const Environment& env
 
 }  // namespace
 
+absl::StatusOr<std::string> CredhubRequestBody(absl::string_view vcap_services) {
+  // The original decodes VCAP_SERVICES into a map and sends json.Marshal of it. A value that is
+  // not an object fails every attempt there; here it fails once, since retrying cannot help.
+  auto doc = ParseGoJson(vcap_services);
+  if (doc.ok() && !doc->is_object() && !doc->is_null()) {
+    doc = absl::InvalidArgumentError("VCAP_SERVICES is not a JSON object");
+  }
+  if (!doc.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Unable to interpolate credhub references: VCAP_SERVICES: ", doc.status().message()));
+  }
+  return GoMarshal(*doc);
+}
+
 absl::Status InterpolateServiceRefs(Environment& env, absl::string_view credhub_uri,
                                     const CredhubFlags& flags, const ReportFn& report) {
   if (!env.Get("CREDHUB_SKIP_INTERPOLATION").empty()) return absl::OkStatus();
@@ -40,17 +54,9 @@ absl::Status InterpolateServiceRefs(Environment& env, absl::string_view credhub_
     return absl::Status(client.status().code(), absl::StrCat("Unable to set up credhub client: ",
                                                              client.status().message()));
   }
-  // The original decodes VCAP_SERVICES into a map and sends json.Marshal of it. A value that is
-  // not an object fails every attempt there; here it fails once, since retrying cannot help.
-  auto doc = ParseGoJson(services);
-  if (doc.ok() && !doc->is_object() && !doc->is_null()) {
-    doc = absl::InvalidArgumentError("VCAP_SERVICES is not a JSON object");
-  }
-  if (!doc.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Unable to interpolate credhub references: VCAP_SERVICES: ", doc.status().message()));
-  }
-  const std::string body = GoMarshal(*doc);
+  absl::StatusOr<std::string> request = CredhubRequestBody(services);
+  if (!request.ok()) return request.status();
+  const std::string& body = *request;
 
   // The original makes no attempt (and empties VCAP_SERVICES) when asked for fewer than one.
   const int64_t attempts = std::max<int64_t>(flags.connect_attempts, 1);

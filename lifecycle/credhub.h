@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "lifecycle/credhub_flags.h"
 #include "lifecycle/environment.h"
 
@@ -22,6 +23,10 @@ namespace hatch::lifecycle {
 
 // Reports one line of progress (the mains print it on stdout, as the original does).
 using ReportFn = std::function<void(absl::string_view line)>;
+
+// Step 4's request body: VCAP_SERVICES decoded and re-encoded as Go does it. An error (in
+// InterpolateServiceRefs's words) when it is not JSON or not an object (`null` is accepted).
+absl::StatusOr<std::string> CredhubRequestBody(absl::string_view vcap_services);
 
 // Interpolates env's VCAP_SERVICES through the credhub at credhub_uri. On error env is
 // unchanged and the status says why ("Unable to set up credhub client: ...", "Unable to

@@ -137,8 +137,10 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
       request.argv = {shell};
     }
   } else {
+    // Every byte of the name (scripts/libssh-subsystem-name.patch): "sftp\0junk" is no "sftp".
     const char* name = ssh_message_channel_request_subsystem(msg);
-    command_ = name != nullptr ? name : "";
+    command_.assign(name != nullptr ? name : "",
+                    name != nullptr ? ssh_message_channel_request_subsystem_len(msg) : 0);
     if (command_ != "sftp") {
       LogInfo("session.unsupported-subsystem", {{"peer", ctx_->peer()}, {"subsystem", command_}});
       return 1;

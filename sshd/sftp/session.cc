@@ -107,6 +107,11 @@ absl::Status Session::Handle(absl::string_view packet, ReplyWriter* reply) {
 }
 
 absl::Status Session::HandleInit(WireReader& in, ReplyWriter& out) {
+  // INIT opens the session, once (draft-ietf-secsh-filexfer-02 section 4). A second one is a
+  // confused or hostile client: the session ends rather than restart its negotiation
+  // mid-stream. (OpenSSH 9.2's sftp-server answers it with another VERSION instead; no
+  // client sends one.)
+  if (initialized_) return absl::FailedPreconditionError("second SSH_FXP_INIT");
   client_version_ = in.U32();
   if (!in.ok()) return absl::InvalidArgumentError("malformed SSH_FXP_INIT");
   initialized_ = true;

@@ -39,7 +39,7 @@ class Session {
 
   // Handles one packet: `packet` is the bytes after the length field (type first). Writes
   // one reply with `reply`. A non-OK result is a fatal protocol error (a request before
-  // INIT, a malformed request): the session must end.
+  // INIT, a second INIT, a malformed request): the session must end.
   absl::Status Handle(absl::string_view packet, ReplyWriter* reply);
 
   // One request handler: parses its fields from `in` (positioned after the request id, or

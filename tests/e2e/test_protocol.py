@@ -253,6 +253,21 @@ def test_unknown_subsystem_fails_and_connection_stays_usable(sshd, pm):
     sshd.wait_log("sshd.session.unsupported-subsystem", subsystem="nope")
 
 
+@pytest.mark.parametrize("name", ["sftp\x00junk", "sftp\x00", "sftp ", "SFTP"])
+def test_subsystem_name_must_match_exactly(sshd, pm, name):
+    # libssh hands the name over as a C string; hatch's patch keeps its length, so a name that
+    # only starts like "sftp" (before a NUL byte) is refused, and sftp itself still works.
+    c = pm.connect(sshd)
+    t = c.get_transport()
+    raw = RawReplies(t)
+    chan = t.open_session(timeout=15)
+    assert raw.request(chan, "subsystem", name) is False
+    sshd.wait_log("sshd.session.unsupported-subsystem", subsystem=name)
+    sftp = paramiko.SFTPClient.from_transport(t)
+    assert sftp.normalize(".")
+    sftp.close()
+
+
 def test_window_change_without_pty_fails_politely(sshd, pm):
     c = pm.connect(sshd)
     t = c.get_transport()

@@ -392,6 +392,20 @@ TEST(Cnb, CorruptMetadataIsAnErrorNamingFileLineAndColumnAndEnvIsUnchanged) {
   EXPECT_EQ(env.entries(), before);
 }
 
+// toml++ 3.3.0's Unicode tables reached TOML_UNREACHABLE on these (lifecycle/toml.h); the
+// fuzz corpus keeps the input fuzz/cnb_metadata found as regress-nonascii-table-header.
+TEST(Cnb, NonAsciiOutsideStringsIsAnErrorAndInsideMultiLineStringsIsText) {
+  auto header = ParseCnbMetadata("[[build\xc5\x9a]]\nid = \"x\"\n", "metadata.toml");
+  ASSERT_FALSE(header.ok());
+  EXPECT_THAT(header.status().message(), HasSubstr("metadata.toml: line 1, column"));
+  auto trimmed = ParseCnbMetadata(
+      "[[processes]]\ntype = \"web\"\ncommand = \"\"\"a \\\n  \xc2\xa7" "b\"\"\"\n",
+      "metadata.toml");
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status();
+  ASSERT_EQ(trimmed->processes.size(), 1u);
+  EXPECT_THAT(trimmed->processes[0].command, ElementsAre("a \xc2\xa7" "b"));
+}
+
 TEST(Cnb, MetadataErrors) {
   Droplet d;
   Environment env({"A=1"});

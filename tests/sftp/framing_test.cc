@@ -158,6 +158,16 @@ TEST(SftpFraming, RequestBeforeInitEndsTheSessionWithAnError) {
   EXPECT_NE(server.WaitExit(), 0);
 }
 
+TEST(SftpFraming, SecondInitEndsTheSessionWithAnError) {
+  TempDir dir;
+  ServerThread server(OptionsFor(dir));
+  PacketClient client(server.client_fd());
+  client.Init();
+  client.Send(PacketBuilder(kFxpInit).U32(3));
+  EXPECT_NE(server.WaitExit(), 0);
+  EXPECT_EQ(client.Receive().type, 0) << "the server closed without a second VERSION";
+}
+
 TEST(SftpFraming, TruncatedRequestEndsTheSessionWithAnError) {
   TempDir dir;
   ServerThread server(OptionsFor(dir));
