@@ -1,5 +1,9 @@
 #include "sshd/config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -42,6 +46,13 @@ ABSL_FLAG(bool, appEnvironment, false,
 ABSL_FLAG(std::string, appDir, "", "with -appEnvironment: the app dir (default: per kind of app)");
 ABSL_FLAG(int, appPid, 0, "with -appEnvironment: the app process to take the environment of "
           "(default: the oldest process of this user outside hatch, when there is no droplet)");
+ABSL_FLAG(std::string, auditLog, "stdout",
+          "audit trail (sshd.audit.* lines, whatever -logLevel says): stdout, stderr, none or "
+          "a file path (appended, mode 0600)");
+ABSL_FLAG(std::string, recordSessions, "",
+          "record every shell and exec session as an asciicast v2 file in this directory");
+ABSL_FLAG(int64_t, recordMaxBytes, 64 << 20,
+          "size cap of one recording; past it the recording stops with a marker");
 
 extern char** environ;
 
@@ -133,6 +144,26 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   if (!c.app_environment && (!c.app_dir.empty() || c.app_pid != 0)) {
     return absl::InvalidArgumentError("-appDir and -appPid need -appEnvironment");
   }
+
+  c.audit_log = absl::GetFlag(FLAGS_auditLog);
+  if (c.audit_log.empty()) return absl::InvalidArgumentError("-auditLog must not be empty (none turns it off)");
+  c.record_sessions = absl::GetFlag(FLAGS_recordSessions);
+  if (!c.record_sessions.empty()) {
+    struct stat st {};
+    if (::stat(c.record_sessions.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-recordSessions: ", c.record_sessions, " is not a directory"));
+    }
+    if (::access(c.record_sessions.c_str(), W_OK | X_OK) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-recordSessions: cannot write to ", c.record_sessions));
+    }
+  }
+  const int64_t record_max = absl::GetFlag(FLAGS_recordMaxBytes);
+  if (record_max < 4096) {
+    return absl::InvalidArgumentError("-recordMaxBytes must be at least 4096");
+  }
+  c.record_max_bytes = static_cast<uint64_t>(record_max);
 
   for (absl::Status s : {NonNegative("idleTimeout", c.idle_timeout),
                          NonNegative("keepaliveInterval", c.keepalive_interval),

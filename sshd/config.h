@@ -4,6 +4,7 @@
 #ifndef HATCH_SSHD_CONFIG_H_
 #define HATCH_SSHD_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -41,6 +42,11 @@ struct Config {
   bool app_environment = false;
   std::string app_dir;  // "" = per kind of app
   int app_pid = 0;      // 0 = found (apps without droplet metadata)
+  // The audit trail (sshd/audit.h): "stdout", "stderr", "none" or a file path.
+  std::string audit_log = "stdout";
+  // Session recordings (sshd/recording.h): a directory, "" = off; the cap per recording.
+  std::string record_sessions;
+  uint64_t record_max_bytes = 64ull << 20;
 };
 
 // Parses argv (and SSHD_HOSTKEY / SSHD_AUTHKEY, which override -hostKey / -authorizedKey).

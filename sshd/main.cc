@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "sshd/algorithms.h"
+#include "sshd/audit.h"
 #include "sshd/config.h"
 #include "sshd/connection.h"
 #include "sshd/keys.h"
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
   hatch::ScrubSecrets(argc, argv);
   if (!config.ok()) return Fail(config.status());
   hatch::SetLogLevel(config->log_level);
+  absl::StatusOr<hatch::AuditSink> audit = hatch::AuditSink::Open(config->audit_log);
+  if (!audit.ok()) return Fail(audit.status());
+  hatch::SetAuditSink(std::move(*audit));
   ssh_init();
 
   absl::StatusOr<hatch::SshKey> host_key = hatch::LoadHostKey(config->host_key);
