@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/unique_fd.h"
+#include "sshd/file_observer.h"
 
 namespace hatch {
 
@@ -90,20 +91,9 @@ struct SessionEnd {
   std::string recording_sha256;     // hex SHA-256 of the file as written
 };
 
-// What a built-in (sftp, scp) did to one file; one event per file, at close.
-enum class FileOp {
-  kRead, kWritten, kCreated, kRemoved, kRenamed, kMkdir, kRmdir, kSetstat, kSymlink, kLink
-};
+// FileOp and FileEvent: sshd/file_observer.h (the built-ins report them).
 absl::string_view FileOpName(FileOp op);  // "read", "written", ... (the event's suffix)
 
-struct FileEvent {
-  FileOp op = FileOp::kRead;
-  std::string protocol;   // "sftp" or "scp"
-  std::string path;
-  std::string target;     // renamed: new path; symlink/link: the link's target
-  uint64_t bytes = 0;     // read / written
-  std::optional<uint32_t> mode;  // setstat/chmod (and created, when known)
-};
 
 enum class ForwardKind { kLocal, kRemote };
 struct Forward {
