@@ -16,6 +16,7 @@ import pytest
 
 from conftest import ShellReader, pm_exec, wait_until
 from test_audit import audit, wait_audit
+from test_transfer_support import clients  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -102,10 +103,10 @@ def test_exec_without_pty_records_stdout_and_stderr(sshd_factory, ssh, rec_dir):
     assert b"to-stdout" in played and b"to-stderr" in played
 
 
-def test_sftp_and_forwards_are_not_recorded(sshd_factory, ssh, rec_dir, tmp_path):
+def test_sftp_is_not_recorded(sshd_factory, clients, rec_dir, tmp_path):
     d = sshd_factory.start(f"-recordSessions={rec_dir}", log_level="fatal")
-    r = subprocess.run(["sftp", *ssh.argv(d)[1:-1], "-P", str(d.port), "-b", "-",
-                        "vcap@127.0.0.1"], input=b"pwd\n", capture_output=True, timeout=60)
+    r = clients.sftp(d, ["pwd"], cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
     wait_audit(d, "session.ended")
     assert os.listdir(rec_dir) == []
 
