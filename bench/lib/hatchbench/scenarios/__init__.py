@@ -2,13 +2,15 @@
 
 forward.py: issue 4's -L/-R throughput and 100 short connections through one tunnel.
 appenv.py: issue 7's cost of a session in the app's environment (-appEnvironment).
+record.py: issue 14's cost of the audit trail and of session recordings.
 """
 from .appenv import AppEnvironment
 from .files import FileTransfer
 from .forward import Forward
 from .latency import Latency
 from .memory import Memory
+from .record import Recording
 from .throughput import Throughput
 
-ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment)
+ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment, Recording)
 BY_KEY = {cls.key: cls for cls in ALL}
