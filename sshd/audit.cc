@@ -71,12 +71,10 @@ std::string SecondsText(absl::Duration d) {
 absl::StatusOr<AuditSink> AuditSink::Open(absl::string_view spec) {
   AuditSink sink;
   if (spec == "none") return sink;
-  if (spec == "stdout" || spec.empty()) {
-    sink.borrowed_ = STDOUT_FILENO;
-    return sink;
-  }
-  if (spec == "stderr") {
-    sink.borrowed_ = STDERR_FILENO;
+  if (spec == "stdout" || spec == "stderr" || spec.empty()) {
+    const int std_fd = spec == "stderr" ? STDERR_FILENO : STDOUT_FILENO;
+    // A closed stdout/stderr: no trail, as for the other logs.
+    sink.fd_.reset(fcntl(std_fd, F_DUPFD_CLOEXEC, 3));
     return sink;
   }
   std::string path(spec);
@@ -85,7 +83,12 @@ absl::StatusOr<AuditSink> AuditSink::Open(absl::string_view spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("-auditLog: cannot open ", path, ": ", std::strerror(errno)));
   }
-  sink.owned_.reset(fd);
+  if (fd <= STDERR_FILENO) {  // opened with 0-2 closed: keep it away from them
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ::close(fd);
+    fd = high;
+  }
+  sink.fd_.reset(fd);
   return sink;
 }
 
@@ -107,6 +110,11 @@ void AuditSink::Write(absl::string_view event, const nlohmann::ordered_json& dat
 void SetAuditSink(AuditSink sink) { Global() = std::move(sink); }
 const AuditSink& GlobalAuditSink() { return Global(); }
 int AuditFd() { return Global().fd(); }
+
+int NextAuditChannelNumber() {
+  static int next = 0;
+  return ++next;
+}
 
 std::string NewConnectionId() {
   uint64_t v = 0;
@@ -207,6 +215,7 @@ void ConnectionAudit::SessionEnded(const SessionEnd& s) const {
   d["duration"] = SecondsText(s.duration);
   d["bytes_in"] = s.bytes_in;
   d["bytes_out"] = s.bytes_out;
+  if (s.hung_up) d["hung_up"] = true;
   d["recording"] = s.recording;
   d["recording_sha256"] = s.recording_sha256;
   GlobalAuditSink().Write("session.ended", d);

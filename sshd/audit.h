@@ -32,23 +32,24 @@ namespace hatch {
 class AuditSink {
  public:
   // "stdout", "stderr", "none" or a file PATH (opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC,
-  // mode 0600; an existing file keeps its mode). Errors are one line, fit for stderr.
+  // mode 0600; an existing file keeps its mode). stdout/stderr are duplicated to a
+  // close-on-exec fd above 2, so a forked built-in whose 0-2 are its channel's pipes still
+  // writes the trail where the daemon does. Errors are one line, fit for stderr.
   static absl::StatusOr<AuditSink> Open(absl::string_view spec);
 
   AuditSink() = default;  // "none"
   AuditSink(AuditSink&&) = default;
   AuditSink& operator=(AuditSink&&) = default;
 
-  // -1 for "none". Owned (a PATH) or borrowed (stdout/stderr).
-  int fd() const { return owned_.valid() ? owned_.get() : borrowed_; }
+  // -1 for "none"; never 0-2.
+  int fd() const { return fd_.get(); }
 
   // Writes one `sshd.audit.<event>` line with `data` (an object). A failed write is
   // dropped: the trail must never stop the daemon.
   void Write(absl::string_view event, const nlohmann::ordered_json& data) const;
 
  private:
-  UniqueFd owned_;
-  int borrowed_ = -1;
+  UniqueFd fd_;
 };
 
 // The process-wide sink (default: stdout). SetAuditSink takes ownership.
@@ -59,6 +60,10 @@ int AuditFd();
 
 // A random 64-bit id, 16 hex digits, that ties the events of one connection together.
 std::string NewConnectionId();
+
+// 1, 2, 3, ...: numbers the sessions and tunnels of one connection (process-wide, and each
+// connection is its own process), tying "started" to "ended" events.
+int NextAuditChannelNumber();
 
 // Algorithms negotiated at key exchange (libssh's ssh_get_*), for "login.succeeded".
 struct NegotiatedAlgorithms {
@@ -87,6 +92,7 @@ struct SessionEnd {
   absl::Duration duration;
   uint64_t bytes_in = 0;            // client -> session
   uint64_t bytes_out = 0;           // session -> client
+  bool hung_up = false;             // ended by the client or the connection, not by itself
   std::string recording;            // file path, "" when not recorded
   std::string recording_sha256;     // hex SHA-256 of the file as written
 };
@@ -134,6 +140,16 @@ class ConnectionAudit {
   std::string id_;
   std::string peer_;
   absl::Time started_;
+};
+
+// Writes a built-in's file events (sshd/file_observer.h) as that connection's audit lines.
+class AuditFileObserver : public FileObserver {
+ public:
+  explicit AuditFileObserver(ConnectionAudit audit) : audit_(std::move(audit)) {}
+  void OnFileEvent(const FileEvent& event) override { audit_.File(event); }
+
+ private:
+  ConnectionAudit audit_;
 };
 
 }  // namespace hatch
