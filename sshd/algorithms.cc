@@ -6,13 +6,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "sshd/ssh_handles.h"
 
 namespace hatch {
 namespace {
-
-struct BindDeleter {
-  void operator()(ssh_bind b) const { ssh_bind_free(b); }
-};
 
 // Each name on its own must be accepted by libssh: it silently drops unknown names from a
 // list, which would turn an operator's typo into a missing algorithm.
@@ -22,7 +19,7 @@ absl::StatusOr<std::string> Validate(const char* flag, const std::string& list,
   for (absl::string_view raw : absl::StrSplit(list, ',')) {
     absl::string_view name = absl::StripAsciiWhitespace(raw);
     if (name.empty()) continue;
-    std::unique_ptr<ssh_bind_struct, BindDeleter> scratch(ssh_bind_new());
+    SshBind scratch(ssh_bind_new());
     std::string one(name);
     if (ssh_bind_options_set(scratch.get(), option, one.c_str()) != SSH_OK) {
       return absl::InvalidArgumentError(

@@ -3,7 +3,9 @@
 // Everything runs on the connection's one thread. libssh callbacks may fire nested inside
 // other libssh calls, so handlers only record state and do I/O in callbacks; they change
 // which fds are watched, free channels and are destroyed only in Poll() and by the
-// connection between two ssh_event_dopoll() calls.
+// connection between two ssh_event_dopoll() calls. A handler created inside a callback (a
+// channel open) waits in the connection's pending list and joins the served ones between
+// polls; the connection is the only owner of both lists.
 #ifndef HATCH_SSHD_CHANNEL_HANDLER_H_
 #define HATCH_SSHD_CHANNEL_HANDLER_H_
 
@@ -12,16 +14,16 @@
 #include <sys/types.h>
 
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
-#include "base/unique_fd.h"
-#include "lifecycle/app_launch.h"
 
 #include "sshd/config.h"
 #include "sshd/environment.h"
 
 namespace hatch {
+namespace lifecycle {
+struct AppLaunch;
+}  // namespace lifecycle
 
 class ChannelHandler;
 
@@ -34,13 +36,12 @@ class ConnectionContext {
   virtual const Config& config() = 0;
   virtual const BaseEnvironment& base_environment() = 0;
   virtual const std::string& peer() = 0;  // "ip:port" of the client, for logs
-  // Exit of `pid` is reported to `owner->OnChildExit` until ForgetChild/Abandon.
+  // The exit of `pid` (a child this handler started) is reported to `owner->OnChildExit`
+  // until the owner calls ReleaseChild.
   virtual void WatchChild(pid_t pid, ChannelHandler* owner) = 0;
-  // The owner goes away while `pid` (a process group leader) may still run: the connection
-  // sends the group SIGHUP now, SIGKILL after -killGraceTime, and reaps it. `keep_open` (the
-  // process's output pipes) stay open until the group is gone, so a hang-up handler that
-  // writes is not killed by SIGPIPE before its grace time is over.
-  virtual void AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) = 0;
+  // The owner goes away. The connection still reaps `pid` if it exits while the connection
+  // lives; it never signals it (hanging a session up is the owner's decision).
+  virtual void ReleaseChild(pid_t pid) = 0;
   // Traffic that keeps the connection from being idle.
   virtual void MarkActivity() = 0;
   // With -appEnvironment: how to run a command in the app's environment. Prepared at the
@@ -51,17 +52,35 @@ class ConnectionContext {
 
 class ChannelHandler {
  public:
+  // What a handler serves; the connection counts them against their limits.
+  enum class Kind { kSession, kDirectTcpip, kRemoteForward };
+
+  explicit ChannelHandler(Kind kind) : kind_(kind) {}
   virtual ~ChannelHandler() = default;
+  ChannelHandler(const ChannelHandler&) = delete;
+  ChannelHandler& operator=(const ChannelHandler&) = delete;
+
+  Kind kind() const { return kind_; }
+  // The channel whose requests this handler answers (null if none, or not yet open).
+  virtual ssh_channel channel() const { return nullptr; }
   // A channel request (SSH_REQUEST_CHANNEL message). Returns 0 when it replied itself, 1 for
   // libssh's default (failure) reply.
-  virtual int OnRequest(ssh_message msg) = 0;
+  virtual int OnRequest(ssh_message msg) { return 1; }
   virtual void OnChildExit(pid_t pid, int wait_status) {}
   // Called between polls: make progress, update fd watches.
   virtual void Poll() = 0;
   // True once the handler can be destroyed (its channel is closed or handed back).
   virtual bool Finished() const = 0;
-  // The connection is ending: stop, abandon processes to the connection.
+  // The connection is ending (the client is gone, or the daemon stops): stop serving; a
+  // session still running is hung up.
   virtual void Hangup() = 0;
+  // The session id (= the leader's pid) of a process this handler started and whose channel
+  // is still open, so whatever still belongs to it is attached to the client; -1 if none.
+  // The daemon's shutdown ends these sessions' processes.
+  virtual pid_t AttachedSession() const { return -1; }
+
+ private:
+  const Kind kind_;
 };
 
 }  // namespace hatch

@@ -37,7 +37,8 @@ ABSL_FLAG(absl::Duration, loginGraceTime, absl::Seconds(60), "time to authentica
 ABSL_FLAG(int, maxAuthTries, 6, "authentication attempts per connection");
 ABSL_FLAG(int, maxSessions, 10, "open channels per connection");
 ABSL_FLAG(int, maxConnections, 100, "concurrent connections");
-ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2), "SIGHUP to SIGKILL delay for sessions");
+ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2),
+          "at daemon shutdown: SIGHUP to SIGKILL delay for processes of open sessions");
 ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
 ABSL_FLAG(int, maxTunnels, 512, "concurrent local forward (direct-tcpip) channels per connection");
 ABSL_FLAG(int, maxRemoteListeners, 64, "remote forward (-R) listeners per connection");

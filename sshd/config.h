@@ -32,7 +32,8 @@ struct Config {
   int max_auth_tries = 6;
   int max_sessions = 10;      // channels per connection
   int max_connections = 100;  // concurrent connections
-  absl::Duration kill_grace_time = absl::Seconds(2);  // SIGHUP -> SIGKILL for a session's group
+  // At daemon shutdown: SIGHUP -> SIGKILL for the processes of sessions still open.
+  absl::Duration kill_grace_time = absl::Seconds(2);
   bool allow_local_forwarding = true;   // direct-tcpip (ssh -L)
   bool allow_remote_forwarding = true;  // tcpip-forward (ssh -R)
   int max_tunnels = 512;        // concurrent direct-tcpip channels per connection

@@ -27,63 +27,48 @@ int ToSeconds(absl::Duration d) {
   return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d + absl::Milliseconds(999))));
 }
 
-// Children this process adopted as a subreaper (a session's daemonized grandchildren) plus
-// its own: everything /proc lists as our children.
-std::vector<pid_t> ListChildren() {
-  std::vector<pid_t> out;
-  std::ifstream in(absl::StrCat("/proc/self/task/", getpid(), "/children"));
-  pid_t pid;
-  while (in >> pid) out.push_back(pid);
-  return out;
-}
-
 }  // namespace
 
 Connection::Connection(const ServerState* state, UniqueFd socket, std::string peer)
     : state_(state), socket_(std::move(socket)), peer_(std::move(peer)) {}
 
 Connection::~Connection() {
-  if (event_ != nullptr) {
-    if (session_ != nullptr) ssh_event_remove_session(event_, session_);
-    ssh_event_free(event_);
-  }
-  if (session_ != nullptr) ssh_free(session_);
+  // Channels before their session; the session leaves the event before either is freed.
+  pending_.clear();
+  handlers_.clear();
+  if (event_ && session_) ssh_event_remove_session(event_.get(), session_.get());
+  event_.reset();
+  session_.reset();
 }
 
 int Connection::Run() {
   const Config& config = *state_->config;
   // The pre-auth phase is bounded as a whole: SIGALRM's default action ends this process.
   alarm(static_cast<unsigned>(ToSeconds(config.login_grace_time)));
-  // Daemonized grandchildren of sessions are re-parented here, so they can be ended too.
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
-
-  session_ = ssh_new();
-  if (session_ == nullptr) return 1;
-  if (ssh_bind_accept_fd(state_->bind, session_, socket_.get()) != SSH_OK) {
+  session_.reset(ssh_new());
+  if (!session_) return 1;
+  ssh_session session = session_.get();
+  if (ssh_bind_accept_fd(state_->bind, session, socket_.get()) != SSH_OK) {
     LogError("connection.accept-failed", {{"peer", peer_}, {"error", ssh_get_error(state_->bind)}});
     return 1;
   }
   socket_.release();  // the session owns the socket now
-  ssh_set_counters(session_, &sent_, &received_);
+  ssh_set_counters(session, &sent_, &received_);
   int methods = SSH_AUTH_METHOD_PUBLICKEY;
   if (config.allow_unauthenticated_clients) methods |= SSH_AUTH_METHOD_NONE;
-  ssh_set_auth_methods(session_, methods);
-  ssh_set_message_callback(session_, &Connection::OnMessage, this);
+  ssh_set_auth_methods(session, methods);
+  ssh_set_message_callback(session, &Connection::OnMessage, this);
 
-  if (ssh_handle_key_exchange(session_) != SSH_OK) {
-    LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session_)}});
+  if (ssh_handle_key_exchange(session) != SSH_OK) {
+    LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session)}});
     return 1;
   }
-  ssh_set_blocking(session_, 0);
-  event_ = ssh_event_new();
-  ssh_event_add_session(event_, session_);
-  ssh_event_add_fd(event_, signal_fd_.get(), POLLIN,
+  ssh_set_blocking(session, 0);
+  event_.reset(ssh_event_new());
+  ssh_event_add_session(event_.get(), session);
+  ssh_event_add_fd(event_.get(), signal_fd_.get(), POLLIN,
                    [](socket_t, int, void* self) {
                      static_cast<Connection*>(self)->OnSignalFd();
                      return 0;
@@ -93,19 +78,18 @@ int Connection::Run() {
   last_activity_ = absl::Now();
   next_keepalive_ = last_activity_ + config.keepalive_interval;
   while (!stopping_) {
-    int rc = ssh_event_dopoll(event_, 500);
+    int rc = ssh_event_dopoll(event_.get(), 500);
     ReapChildren();
     PollChannels();
-    KillOverdueGroups();
-    if (rc == SSH_ERROR || (ssh_get_status(session_) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
-        !ssh_is_connected(session_)) {
+    if (rc == SSH_ERROR || (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
+        !ssh_is_connected(session)) {
       stop_reason_ = "client disconnected";
       break;
     }
     CheckTimers();
   }
-  EndSessions();
-  if (ssh_is_connected(session_)) ssh_disconnect(session_);
+  EndSessions(daemon_stopping_);
+  if (ssh_is_connected(session)) ssh_disconnect(session);
   LogInfo("connection.closed", {{"peer", peer_}, {"user", user_}, {"reason", stop_reason_}});
   return 0;
 }
@@ -151,7 +135,7 @@ int Connection::HandleAuth(ssh_message msg) {
     // Key exchange and authentication touched code (key parsing, signatures, curve25519)
     // that runs again only at a re-key: give those pages back (plain memory calls, safe in
     // a callback). Before the reply, so the client never sees this process mid-way (reading
-    // /proc/self/smaps holds an fd; about 0.1 ms with the static binary).
+    // /proc/self/smaps holds an fd for a moment).
     ReleaseUnusedCodePages();
     ssh_message_auth_reply_success(msg, 0);
     user_ = user != nullptr ? user : "";
@@ -169,11 +153,33 @@ int Connection::HandleAuth(ssh_message msg) {
   return 1;  // failure, listing the methods left
 }
 
-template <typename T>
-int Connection::Count() const {
-  return static_cast<int>(std::count_if(channels_.begin(), channels_.end(), [](const Channel& c) {
-    return dynamic_cast<const T*>(c.handler.get()) != nullptr && !c.handler->Finished();
-  }));
+int Connection::CountLive(ChannelHandler::Kind kind) const {
+  int n = 0;
+  for (const auto* list : {&handlers_, &pending_}) {
+    for (const auto& h : *list) n += h->kind() == kind && !h->Finished();
+  }
+  return n;
+}
+
+template <typename F>
+void Connection::ForEachListening(F f) const {
+  for (const auto* list : {&handlers_, &pending_}) {
+    for (const auto& h : *list) {
+      if (h->kind() != ChannelHandler::Kind::kRemoteForward) continue;
+      auto* listener = static_cast<RemoteForwardListener*>(h.get());
+      if (!listener->cancelled()) f(listener);
+    }
+  }
+}
+
+ChannelHandler* Connection::HandlerOf(ssh_channel channel) const {
+  if (channel == nullptr) return nullptr;
+  for (const auto* list : {&handlers_, &pending_}) {
+    for (const auto& h : *list) {
+      if (h->channel() == channel && !h->Finished()) return h.get();
+    }
+  }
+  return nullptr;
 }
 
 int Connection::HandleChannelOpen(ssh_message msg) {
@@ -182,13 +188,13 @@ int Connection::HandleChannelOpen(ssh_message msg) {
   const Config& config = *state_->config;
   switch (ssh_message_subtype(msg)) {
     case SSH_CHANNEL_SESSION: {
-      if (Count<SessionChannel>() >= config.max_sessions) {
+      if (CountLive(ChannelHandler::Kind::kSession) >= config.max_sessions) {
         LogInfo("connection.too-many-channels", {{"peer", peer_}, {"limit", config.max_sessions}});
         return 1;
       }
-      ssh_channel channel = ssh_message_channel_request_open_reply_accept(msg);
-      if (channel == nullptr) return 1;
-      channels_.push_back({channel, std::make_unique<SessionChannel>(this, channel)});
+      SshChannel channel(ssh_message_channel_request_open_reply_accept(msg));
+      if (!channel) return 1;
+      pending_.push_back(std::make_unique<SessionChannel>(this, std::move(channel)));
       return 0;
     }
     case SSH_CHANNEL_DIRECT_TCPIP:
@@ -196,12 +202,12 @@ int Connection::HandleChannelOpen(ssh_message msg) {
         ssh_message_channel_request_open_reply_failure(msg, 1, "local forwarding is disabled");
         return 0;
       }
-      if (Count<DirectTcpipChannel>() >= config.max_tunnels) {
+      if (CountLive(ChannelHandler::Kind::kDirectTcpip) >= config.max_tunnels) {
         ssh_message_channel_request_open_reply_failure(msg, 4, "too many tunnels");
         return 0;
       }
       // The reply waits for the connect; the handler owns the message until then.
-      channels_.push_back({nullptr, std::make_unique<DirectTcpipChannel>(this, msg)});
+      pending_.push_back(std::make_unique<DirectTcpipChannel>(this, SshMessage(msg)));
       return SSH_MESSAGE_KEEP;
     default:
       return 1;  // x11, auth-agent, unknown types: "administratively prohibited"
@@ -221,11 +227,8 @@ int Connection::HandleGlobalRequest(ssh_message msg) {
   const int port = ssh_message_global_request_port(msg);
   if (port < 0 || port > 65535) return 1;
   if (type == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
-    const int listening = static_cast<int>(std::count_if(
-        channels_.begin(), channels_.end(), [](const Channel& c) {
-          auto* l = dynamic_cast<const RemoteForwardListener*>(c.handler.get());
-          return l != nullptr && !l->cancelled();  // cancelled ones only carry old tunnels
-        }));
+    int listening = 0;
+    ForEachListening([&](RemoteForwardListener*) { ++listening; });
     if (!config.allow_remote_forwarding || listening >= config.max_remote_listeners) {
       return 1;
     }
@@ -236,8 +239,8 @@ int Connection::HandleGlobalRequest(ssh_message msg) {
                                              {"error", fd.status().message()}});
       return 1;
     }
-    channels_.push_back({nullptr, std::make_unique<RemoteForwardListener>(this, std::move(*fd),
-                                                                          address, bound)});
+    pending_.push_back(
+        std::make_unique<RemoteForwardListener>(this, std::move(*fd), address, bound));
     LogInfo("forward.remote.listening", {{"peer", peer_}, {"address", address}, {"port", bound}});
     // Carries the bound port when port 0 was asked (RFC 4254 §7.1).
     ssh_message_global_request_reply_success(msg, bound);
@@ -246,14 +249,10 @@ int Connection::HandleGlobalRequest(ssh_message msg) {
   // cancel-tcpip-forward: clients send the port they were given when they asked for 0.
   RemoteForwardListener* match = nullptr;
   for (bool exact : {true, false}) {
-    for (Channel& c : channels_) {
-      auto* l = dynamic_cast<RemoteForwardListener*>(c.handler.get());
-      if (l == nullptr || l->cancelled() || l->bound_port() != port) continue;
-      if (exact ? l->address() == address : SameForwardAddress(l->address(), address)) {
-        match = l;
-        break;
-      }
-    }
+    ForEachListening([&](RemoteForwardListener* l) {
+      if (match != nullptr || l->bound_port() != port) return;
+      if (exact ? l->address() == address : SameForwardAddress(l->address(), address)) match = l;
+    });
     if (match != nullptr) break;
   }
   if (match == nullptr) return 1;
@@ -264,13 +263,8 @@ int Connection::HandleGlobalRequest(ssh_message msg) {
 }
 
 int Connection::HandleChannelRequest(ssh_message msg) {
-  ssh_channel channel = ssh_message_channel_request_channel(msg);
-  for (Channel& c : channels_) {
-    if (c.channel != nullptr && c.channel == channel && !c.handler->Finished()) {
-      return c.handler->OnRequest(msg);
-    }
-  }
-  return 1;
+  ChannelHandler* handler = HandlerOf(ssh_message_channel_request_channel(msg));
+  return handler != nullptr ? handler->OnRequest(msg) : 1;
 }
 
 void Connection::OnSignalFd() {
@@ -281,11 +275,16 @@ void Connection::OnSignalFd() {
       continue;
     }
     stopping_ = true;
+    daemon_stopping_ = true;
     stop_reason_ = absl::StrCat("daemon stopping (signal ", info.ssi_signo, ")");
   }
 }
 
-void Connection::WatchChild(pid_t pid, ChannelHandler* owner) { children_[pid].owner = owner; }
+void Connection::WatchChild(pid_t pid, ChannelHandler* owner) { children_[pid] = owner; }
+
+void Connection::ReleaseChild(pid_t pid) {
+  if (auto it = children_.find(pid); it != children_.end()) it->second = nullptr;
+}
 
 const absl::StatusOr<lifecycle::AppLaunch>& Connection::app_launch() {
   if (app_launch_.has_value()) return *app_launch_;
@@ -313,24 +312,6 @@ const absl::StatusOr<lifecycle::AppLaunch>& Connection::app_launch() {
   return *app_launch_;
 }
 
-void Connection::AbandonChild(pid_t pid, std::vector<UniqueFd> keep_open) {
-  auto it = children_.find(pid);
-  if (it == children_.end()) return;
-  it->second.owner = nullptr;
-  for (UniqueFd& fd : keep_open) it->second.keep_open.push_back(std::move(fd));
-  if (it->second.kill_at != absl::InfiniteFuture()) return;
-  // SIGCONT too, so a stopped job (Ctrl-Z) sees the hangup. Once the leader is reaped its
-  // pid may be reused: then only its group (which keeps the id reserved) is signalled.
-  for (int sig : {SIGHUP, SIGCONT}) {
-    if (it->second.exited) {
-      kill(-pid, sig);
-    } else {
-      SignalProcessGroup(pid, sig);
-    }
-  }
-  it->second.kill_at = absl::Now() + state_->config->kill_grace_time;
-}
-
 void Connection::ReapChildren() {
   if (!child_exited_) return;
   child_exited_ = false;
@@ -338,39 +319,20 @@ void Connection::ReapChildren() {
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     auto it = children_.find(pid);
-    if (it == children_.end()) continue;  // an adopted orphan
-    it->second.exited = true;
-    if (it->second.owner != nullptr) it->second.owner->OnChildExit(pid, status);
+    if (it == children_.end()) continue;  // a name lookup's child, for example
+    ChannelHandler* owner = it->second;
+    children_.erase(it);
+    if (owner != nullptr) owner->OnChildExit(pid, status);
   }
 }
 
 void Connection::PollChannels() {
-  // By index: a handler's Poll() may run libssh, which may open a channel (appending to
-  // channels_ and moving its elements). The handlers themselves never move.
-  for (size_t i = 0; i < channels_.size(); ++i) channels_[i].handler->Poll();
-  std::erase_if(channels_, [](const Channel& c) { return c.handler->Finished(); });
-}
-
-void Connection::KillOverdueGroups() {
-  if (children_.empty()) return;
-  const absl::Time now = absl::Now();
-  for (auto it = children_.begin(); it != children_.end();) {
-    Child& child = it->second;
-    if (child.owner != nullptr) {  // still a live session's: nothing to sweep
-      ++it;
-      continue;
-    }
-    const bool group_alive = kill(-it->first, 0) == 0;
-    if (child.exited && !group_alive) {
-      it = children_.erase(it);
-      continue;
-    }
-    if (now >= child.kill_at) {
-      if (group_alive) kill(-it->first, SIGKILL);
-      if (!child.exited) kill(it->first, SIGKILL);
-    }
-    ++it;
-  }
+  // Callbacks that run inside a handler's Poll() (libssh may handle packets there) add to
+  // pending_ only, so handlers_ never changes while it is iterated.
+  for (std::unique_ptr<ChannelHandler>& h : pending_) handlers_.push_back(std::move(h));
+  pending_.clear();
+  for (std::unique_ptr<ChannelHandler>& h : handlers_) h->Poll();
+  std::erase_if(handlers_, [](const std::unique_ptr<ChannelHandler>& h) { return h->Finished(); });
 }
 
 void Connection::CheckTimers() {
@@ -401,39 +363,42 @@ void Connection::CheckTimers() {
       missed_keepalives_ = 0;
     }
     packets_at_keepalive_ = received_.in_packets;
-    ssh_send_keepalive(session_);
+    ssh_send_keepalive(session_.get());
     ++keepalive_replies_due_;
     next_keepalive_ = now + config.keepalive_interval;
   }
 }
 
-void Connection::EndSessions() {
-  for (size_t i = 0; i < channels_.size(); ++i) channels_[i].handler->Hangup();
-  channels_.clear();
-  // Give hung-up groups their grace time, then SIGKILL; adopted orphans go the same way.
-  const absl::Time deadline = absl::Now() + state_->config->kill_grace_time + absl::Seconds(1);
-  bool orphans_hup = false;
+void Connection::EndSessions(bool daemon_stopping) {
+  std::vector<pid_t> attached;
+  for (auto* list : {&handlers_, &pending_}) {
+    for (std::unique_ptr<ChannelHandler>& h : *list) {
+      if (pid_t sid = h->AttachedSession(); sid > 0) attached.push_back(sid);
+      h->Hangup();
+    }
+  }
+  pending_.clear();
+  handlers_.clear();
+  // The client is gone: the sessions were hung up, and what outlives a hangup (nohup) was
+  // meant to. Nothing waits for them: whoever adopts them (the listener, a subreaper) reaps.
+  if (!daemon_stopping || attached.empty()) return;
+  // The daemon stops: the processes still attached to open sessions get -killGraceTime to end
+  // after the hangup, then SIGKILL. Processes that left their session (setsid, tmux's server)
+  // are not attached.
+  const absl::Time deadline = absl::Now() + state_->config->kill_grace_time;
   while (true) {
     child_exited_ = true;  // no signalfd reads here: poll waitpid directly
     ReapChildren();
-    KillOverdueGroups();
-    std::vector<pid_t> left = ListChildren();
-    if (children_.empty() && left.empty()) break;
-    if (!orphans_hup) {
-      for (pid_t p : left) {
-        if (!children_.contains(p)) kill(p, SIGHUP);
-      }
-      orphans_hup = true;
-    }
+    const std::vector<pid_t> left = ProcessesInSessions(attached);
+    if (left.empty()) break;
     if (absl::Now() >= deadline) {
       for (pid_t p : left) kill(p, SIGKILL);
-      for (auto& [pid, child] : children_) kill(-pid, SIGKILL);
-      while (waitpid(-1, nullptr, 0) > 0) {
-      }
       break;
     }
     usleep(10 * 1000);
   }
+  child_exited_ = true;
+  ReapChildren();
 }
 
 }  // namespace hatch

@@ -37,6 +37,11 @@ bool SessionEnvironment::Set(const std::string& name, const std::string& value) 
     return false;
   }
   if (name == "HOME" || name == "USER") return false;
+  auto it = session_vars_.find(name);
+  const size_t replaced = it == session_vars_.end() ? 0 : name.size() + it->second.size();
+  if (it == session_vars_.end() && session_vars_.size() >= kMaxClientVariables) return false;
+  if (client_bytes_ - replaced + name.size() + value.size() > kMaxClientBytes) return false;
+  client_bytes_ = client_bytes_ - replaced + name.size() + value.size();
   vars_[name] = value;
   session_vars_[name] = value;
   return true;

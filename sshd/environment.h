@@ -28,8 +28,15 @@ class SessionEnvironment {
  public:
   explicit SessionEnvironment(const BaseEnvironment& base);
 
-  // An `env` request. HOME and USER are kept as the daemon's; returns false for those and for
-  // names that cannot be environment names (empty, or containing '=' or NUL).
+  // What one session's `env` requests may hold (a client could otherwise grow the connection
+  // without bound): at most kMaxClientVariables names (OpenSSH's limit too) and
+  // kMaxClientBytes of names and values together.
+  static constexpr size_t kMaxClientVariables = 128;
+  static constexpr size_t kMaxClientBytes = 256 * 1024;
+
+  // An `env` request. HOME and USER are kept as the daemon's; returns false for those, for
+  // names that cannot be environment names (empty, or containing '=' or NUL), and for a
+  // request past the limits above.
   bool Set(const std::string& name, const std::string& value);
   void SetTerm(const std::string& term);
   const std::string& home() const { return home_; }
@@ -46,6 +53,7 @@ class SessionEnvironment {
  private:
   std::map<std::string, std::string> vars_;
   std::map<std::string, std::string> session_vars_;  // set by this session: env, TERM
+  size_t client_bytes_ = 0;  // names and values in session_vars_ set by `env` requests
   std::string home_;
   std::string user_;
 };

@@ -1,5 +1,8 @@
 #include "sshd/event_loop.h"
 
+#include <signal.h>
+#include <sys/signalfd.h>
+
 namespace hatch {
 
 FdWatch::FdWatch(ssh_event event, int fd, std::function<void(short)> on_ready)
@@ -25,6 +28,14 @@ void FdWatch::Stop() {
 int FdWatch::Dispatch(socket_t fd, int revents, void* self) {
   static_cast<FdWatch*>(self)->on_ready_(static_cast<short>(revents));
   return 0;
+}
+
+UniqueFd BlockedSignalFd(std::initializer_list<int> signals) {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int sig : signals) sigaddset(&mask, sig);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  return UniqueFd(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
 }
 
 }  // namespace hatch

@@ -11,6 +11,9 @@
 #include <poll.h>
 
 #include <functional>
+#include <initializer_list>
+
+#include "base/unique_fd.h"
 
 namespace hatch {
 
@@ -39,6 +42,11 @@ class FdWatch {
   short wanted_ = 0;
   short registered_ = 0;
 };
+
+// Blocks `signals` in this thread and returns a non-blocking, close-on-exec signalfd that
+// reads them, so a poll loop sees them as an fd (the listener and every connection use one).
+// Children reset their mask (process.h), so the block does not reach sessions.
+UniqueFd BlockedSignalFd(std::initializer_list<int> signals);
 
 }  // namespace hatch
 

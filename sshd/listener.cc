@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -16,87 +17,28 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sshd/event_loop.h"
 #include "sshd/log.h"
 #include "sshd/memory.h"
+#include "sshd/net.h"
 
 namespace hatch {
-namespace {
-
-std::string PeerString(const sockaddr_storage& ss) {
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    port = ntohs(in->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    port = ntohs(in6->sin6_port);
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof host);
-    }
-  }
-  return absl::StrCat(host, ":", port);
-}
-
-}  // namespace
-
 absl::StatusOr<UniqueFd> Listen(const std::string& address) {
   auto fail = [&](absl::string_view why) {
     return absl::UnavailableError(absl::StrCat("listen tcp ", address, ": ", why));
   };
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos) return fail("missing port (want host:port)");
-  std::string host = address.substr(0, colon);
+  const std::string host = address.substr(0, colon);
   int port = 0;
   if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
     return fail("invalid port");
   }
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost") host = "127.0.0.1";
-
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  bool dual_stack = false;
-  if (host.empty()) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_addr = in6addr_any;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *in6;
-    dual_stack = true;
-  } else if (auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-             inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *in;
-  } else if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-             inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *in6;
-  } else {
-    return fail("host must be an IP address or localhost");
-  }
-
-  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd && dual_stack && errno == EAFNOSUPPORT) {
-    // No IPv6 in this container: every IPv4 interface instead.
-    ss = {};
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof *in;
-    dual_stack = false;
-    fd.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  }
-  if (!fd) return fail(strerror(errno));
-  int one = 1, zero = 0;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (dual_stack) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail(strerror(errno));
-  if (listen(fd.get(), 128) != 0) return fail(strerror(errno));
+  absl::StatusOr<sockaddr_storage> ss = AnyAddress(static_cast<uint16_t>(port));
+  if (!host.empty()) ss = ParseIpLiteral(host, static_cast<uint16_t>(port));
+  if (!ss.ok()) return fail("host must be an IP address or localhost");
+  absl::StatusOr<UniqueFd> fd = ListenTcp(*ss);
+  if (!fd.ok()) return fail(fd.status().message());
   return fd;
 }
 
@@ -104,20 +46,17 @@ Listener::Listener(const ServerState* state, UniqueFd listen_fd)
     : state_(state), listen_fd_(std::move(listen_fd)) {}
 
 int Listener::Run() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, sig);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal_fd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
   signal(SIGPIPE, SIG_IGN);
+  // What users leave running when their connection ends (nohup, setsid, tmux's server) is
+  // re-parented here rather than to the container's init, which may be an app that never
+  // reaps (a Docker image without an init); Reap() collects it. hatch as PID 1 does anyway.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-  sockaddr_storage local{};
-  socklen_t local_len = sizeof local;
-  getsockname(listen_fd_.get(), reinterpret_cast<sockaddr*>(&local), &local_len);
-  LogInfo("started", {{"address", PeerString(local)}});
+  LogInfo("started", {{"address", LocalAddressOf(listen_fd_.get()).ToString()}});
   // Start-up (OpenSSL, libssh and flag initialisation) touched megabytes of program text the
   // idle listener never runs again. After the "started" line, whose formatting and logging
-  // code would otherwise fault back in and stay (about 0.4 MiB); for a moment after that
+  // code would otherwise fault back in and stay; for a moment after that
   // line the listener holds an fd on /proc/self/smaps.
   ReleaseUnusedCodePages();
 
@@ -144,7 +83,7 @@ void Listener::Accept() {
   socklen_t len = sizeof peer;
   UniqueFd fd(accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
   if (!fd) return;  // the client gave up already, or fds ran out: keep serving
-  const std::string peer_name = PeerString(peer);
+  const std::string peer_name = HostPortOf(peer).ToString();
   if (static_cast<int>(connections_.size()) >= state_->config->max_connections) {
     LogError("connection.refused", {{"peer", peer_name}, {"reason", "too many connections"}});
     return;
@@ -170,6 +109,7 @@ void Listener::Accept() {
 }
 
 void Listener::Reap() {
+  // Connection processes, and any adopted process that outlived its session.
   pid_t pid;
   while ((pid = waitpid(-1, nullptr, WNOHANG)) > 0) connections_.erase(pid);
 }
@@ -178,15 +118,20 @@ void Listener::Shutdown() {
   listen_fd_.reset();  // stop accepting
   LogInfo("stopping", {{"connections", connections_.size()}});
   for (pid_t pid : connections_) kill(pid, SIGTERM);
-  // Each connection gives its sessions -killGraceTime after SIGHUP; allow that and a margin.
+  // Each connection gives its attached sessions -killGraceTime after SIGHUP; allow that and a
+  // margin.
   const int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(state_->config->kill_grace_time)) + 3000;
   for (int waited = 0; !connections_.empty() && waited < wait_ms; waited += 10) {
     Reap();
     if (!connections_.empty()) usleep(10 * 1000);
   }
-  for (pid_t pid : connections_) kill(pid, SIGKILL);
-  while (waitpid(-1, nullptr, 0) > 0) {
+  for (pid_t pid : connections_) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
   }
+  // Adopted survivors are not waited for: they were left running on purpose, and pass to the
+  // container's init when this process exits.
+  Reap();
   LogInfo("stopped");
 }
 

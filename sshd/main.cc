@@ -18,6 +18,7 @@
 #include "sshd/keys.h"
 #include "sshd/listener.h"
 #include "sshd/log.h"
+#include "sshd/ssh_handles.h"
 
 #ifndef HATCH_VERSION
 #define HATCH_VERSION "dev"
@@ -75,26 +76,26 @@ int main(int argc, char** argv) {
       hatch::BuildAlgorithmPolicy(*config, host_key->get());
   if (!policy.ok()) return Fail(policy.status());
 
-  ssh_bind bind = ssh_bind_new();
+  hatch::SshBind bind(ssh_bind_new());
   const std::string fingerprint = hatch::Fingerprint(host_key->get());
   // The bind takes ownership of the key.
-  if (ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, host_key->get()) != SSH_OK) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat("host key: ", ssh_get_error(bind))));
+  if (ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_IMPORT_KEY, host_key->get()) != SSH_OK) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("host key: ", ssh_get_error(bind.get()))));
   }
   host_key->release();
-  ssh_bind_options_set(bind, SSH_BIND_OPTIONS_BANNER, "diego-sshd");
-  if (absl::Status s = hatch::ApplyAlgorithmPolicy(*policy, bind); !s.ok()) return Fail(s);
+  ssh_bind_options_set(bind.get(), SSH_BIND_OPTIONS_BANNER, "diego-sshd");
+  if (absl::Status s = hatch::ApplyAlgorithmPolicy(*policy, bind.get()); !s.ok()) return Fail(s);
 
   absl::StatusOr<hatch::UniqueFd> listen_fd = hatch::Listen(config->address);
   if (!listen_fd.ok()) return Fail(listen_fd.status());
 
   state.config = &*config;
-  state.bind = bind;
+  state.bind = bind.get();
   state.base_environment = hatch::MakeBaseEnvironment(environ, config->inherit_daemon_env);
   hatch::LogDebug("host-key", {{"fingerprint", fingerprint}});
   hatch::Listener listener(&state, std::move(*listen_fd));
   int status = listener.Run();
-  ssh_bind_free(bind);
+  bind.reset();
   ssh_finalize();
   return status;
 }

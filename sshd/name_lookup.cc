@@ -82,28 +82,6 @@ void OnAddrInfo(void* arg, int status, int /*timeouts*/, struct ares_addrinfo* r
 
 }  // namespace
 
-absl::StatusOr<sockaddr_storage> ParseIpLiteral(const std::string& raw, uint16_t port) {
-  std::string host = raw;
-  // RFC 6761 §6.3: "localhost" is always loopback, even in a rootfs with no /etc/hosts.
-  if (host == "localhost" || host == "localhost.") host = "127.0.0.1";
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  sockaddr_storage ss{};
-  auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    return ss;
-  }
-  ss = {};
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    return ss;
-  }
-  return absl::NotFoundError("not an IP address");
-}
-
 absl::StatusOr<std::unique_ptr<NameLookup>> NameLookup::Start(const std::string& host,
                                                               uint16_t port) {
   int fds[2];

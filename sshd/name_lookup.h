@@ -15,12 +15,9 @@
 
 #include "absl/status/statusor.h"
 #include "base/unique_fd.h"
+#include "sshd/net.h"
 
 namespace hatch {
-
-// An IPv4/IPv6 literal (brackets allowed) or "localhost" (always 127.0.0.1, RFC 6761) with
-// `port`; NotFound if `host` is any other name. Never blocks.
-absl::StatusOr<sockaddr_storage> ParseIpLiteral(const std::string& host, uint16_t port);
 
 class NameLookup {
  public:

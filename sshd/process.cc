@@ -6,8 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <dirent.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "pty/pty.h"
@@ -144,6 +149,36 @@ std::string LocateShell(const std::string& path_env) {
 void SignalProcessGroup(pid_t leader, int sig) {
   // Until the child has run setsid() its group does not exist yet; signal the child itself.
   if (kill(-leader, sig) != 0 && errno == ESRCH) kill(leader, sig);
+}
+
+std::vector<pid_t> ProcessesInSessions(const std::vector<pid_t>& sids) {
+  std::vector<pid_t> out;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = readdir(proc)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    // /proc/<pid>/stat: "pid (comm) state ppid pgrp session ..."; comm may hold spaces and
+    // parentheses, so fields are counted after its last ')'.
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    UniqueFd fd(open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    char buf[512];
+    const ssize_t n = read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    const char* paren = strrchr(buf, ')');
+    char state = 0;
+    int ppid = 0, pgrp = 0, session = 0;
+    if (paren == nullptr || sscanf(paren + 1, " %c %d %d %d", &state, &ppid, &pgrp, &session) != 4) {
+      continue;
+    }
+    if (state == 'Z') continue;
+    if (std::find(sids.begin(), sids.end(), session) != sids.end()) out.push_back(pid);
+  }
+  closedir(proc);
+  return out;
 }
 
 int SignalFromSshName(const std::string& name) {

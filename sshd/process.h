@@ -43,6 +43,9 @@ std::string LocateShell(const std::string& path_env);
 // Sends `sig` to the process group led by `leader` (a Spawn()ed process).
 void SignalProcessGroup(pid_t leader, int sig);
 
+// Every live (not zombie) process whose session id is one of `sids`, from /proc.
+std::vector<pid_t> ProcessesInSessions(const std::vector<pid_t>& sids);
+
 // "HUP", "KILL", ... (the SSH names, RFC 4254 §6.10) <-> signal numbers. Unknown names give
 // 0; signals without a standard name give "SIG@openssh.com", as OpenSSH sends them.
 int SignalFromSshName(const std::string& name);

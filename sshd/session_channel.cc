@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "lifecycle/app_launch.h"
 #include "sshd/log.h"
 #include "sshd/scp/scp.h"
 #include "sshd/sftp/sftp_server.h"
@@ -18,18 +19,21 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 namespace hatch {
-SessionChannel::SessionChannel(ConnectionContext* ctx, ssh_channel channel)
-    : ctx_(ctx), channel_(channel), env_(ctx->base_environment()) {
+SessionChannel::SessionChannel(ConnectionContext* ctx, SshChannel channel)
+    : ChannelHandler(Kind::kSession),
+      ctx_(ctx),
+      channel_(std::move(channel)),
+      env_(ctx->base_environment()) {
   callbacks_.userdata = this;
   callbacks_.channel_data_function = &SessionChannel::OnData;
   callbacks_.channel_eof_function = &SessionChannel::OnEof;
   callbacks_.channel_close_function = &SessionChannel::OnClose;
   callbacks_.channel_signal_function = &SessionChannel::OnSignal;
   ssh_callbacks_init(&callbacks_);
-  ssh_set_channel_callbacks(channel_, &callbacks_);
+  ssh_set_channel_callbacks(channel_.get(), &callbacks_);
 }
 
-SessionChannel::~SessionChannel() { Finish(); }
+SessionChannel::~SessionChannel() { Finish(/*hang_up=*/true); }
 
 int SessionChannel::OnRequest(ssh_message msg) {
   ctx_->MarkActivity();
@@ -41,7 +45,16 @@ int SessionChannel::OnRequest(ssh_message msg) {
       if (started_) return 1;
       const char* name = ssh_message_channel_request_env_name(msg);
       const char* value = ssh_message_channel_request_env_value(msg);
-      if (name == nullptr || value == nullptr || !env_.Set(name, value)) return 1;
+      if (name == nullptr || value == nullptr) return 1;
+      if (!env_.Set(name, value)) {
+        // Refused: a name that cannot be set, or past the per-session limits. Logged once per
+        // session (a flood would otherwise be a line per request); never the value.
+        if (!env_refusal_logged_) {
+          env_refusal_logged_ = true;
+          LogInfo("session.env-refused", {{"peer", ctx_->peer()}, {"name", std::string(name)}});
+        }
+        return 1;
+      }
       ssh_message_channel_request_reply_success(msg);
       return 0;
     }
@@ -172,7 +185,7 @@ absl::Status SessionChannel::StartProcess(SpawnRequest request, const std::strin
   started_ = true;
   pid_ = p->pid;
   ctx_->WatchChild(pid_, this);
-  pump_ = std::make_unique<ChannelPump>(ctx_, channel_);
+  pump_ = std::make_unique<ChannelPump>(ctx_, channel_.get());
   if (pty_.has_value()) {
     // A terminal merges stdout and stderr into its one stream.
     pump_->AddSource(pty_->master(), /*extended=*/false);
@@ -228,7 +241,7 @@ void SessionChannel::Poll() {
   if (finished_) return;
   if (peer_closed_) {
     LogInfo("session.closed-by-client", {{"peer", ctx_->peer()}, {"command", command_}});
-    Finish();
+    Finish(/*hang_up=*/true);
     return;
   }
   if (!started_) return;
@@ -254,18 +267,18 @@ void SessionChannel::MaybeSendExit() {
   if (exit_sent_ || !exited_ || !pump_->sources_done()) return;
   if (WIFSIGNALED(wait_status_)) {
     const std::string name = SshNameFromSignal(WTERMSIG(wait_status_));
-    ssh_channel_request_send_exit_signal(channel_, name.c_str(), WCOREDUMP(wait_status_) ? 1 : 0,
+    ssh_channel_request_send_exit_signal(channel_.get(), name.c_str(), WCOREDUMP(wait_status_) ? 1 : 0,
                                          "", "");
     LogInfo("session.exited", {{"peer", ctx_->peer()}, {"command", command_}, {"signal", name}});
   } else {
     const int code = WEXITSTATUS(wait_status_);
-    ssh_channel_request_send_exit_status(channel_, code);
+    ssh_channel_request_send_exit_status(channel_.get(), code);
     LogInfo("session.exited", {{"peer", ctx_->peer()}, {"command", command_}, {"status", code}});
   }
-  ssh_channel_send_eof(channel_);
-  ssh_channel_close(channel_);
+  ssh_channel_send_eof(channel_.get());
+  ssh_channel_close(channel_.get());
   exit_sent_ = true;
-  Finish();
+  Finish(/*hang_up=*/false);
 }
 
 void SessionChannel::OnChildExit(pid_t pid, int wait_status) {
@@ -275,26 +288,40 @@ void SessionChannel::OnChildExit(pid_t pid, int wait_status) {
 }
 
 void SessionChannel::Hangup() {
-  LogInfo("session.hangup", {{"peer", ctx_->peer()}, {"command", command_}});
-  Finish();
+  if (!finished_) LogInfo("session.hangup", {{"peer", ctx_->peer()}, {"command", command_}});
+  Finish(/*hang_up=*/true);
 }
 
-void SessionChannel::Finish() {
+void SessionChannel::Finish(bool hang_up) {
   if (finished_) return;
   finished_ = true;
+  // Still attached: the process runs, or (without a pty) something of its group still holds
+  // the output open. A process that ended on its own and let go of its output is never
+  // signalled: its background work (`cmd >log 2>&1 &`) was left on purpose.
+  const bool attached = started_ && (!exited_ || (!pty_.has_value() && pump_ && !pump_->sources_done()));
   if (pump_) pump_->Stop();
-  // Whatever is left of the session's process group gets SIGHUP, then SIGKILL.
-  if (started_) {
-    std::vector<UniqueFd> keep_open;
-    if (!exited_) {
-      keep_open.push_back(std::move(stdout_));
-      keep_open.push_back(std::move(stderr_));
+  if (hang_up && attached) {
+    // As a terminal hangup: SIGCONT too, so a stopped job (Ctrl-Z) sees the SIGHUP. Once the
+    // leader is reaped its pid may be reused: then only its group (which keeps the id
+    // reserved while it has members) is signalled.
+    for (int sig : {SIGHUP, SIGCONT}) {
+      if (exited_) {
+        kill(-pid_, sig);
+      } else {
+        SignalProcessGroup(pid_, sig);
+      }
     }
-    ctx_->AbandonChild(pid_, std::move(keep_open));
   }
-  ssh_remove_channel_callbacks(channel_, &callbacks_);
-  ssh_channel_free(channel_);
-  channel_ = nullptr;
+  if (started_ && !exited_) ctx_->ReleaseChild(pid_);
+  // Closing the pty master hangs the terminal up: the kernel signals the session's
+  // foreground job and its leader, and a shell passes SIGHUP on to its jobs.
+  pty_.reset();
+  pump_.reset();
+  stdin_.reset();
+  stdout_.reset();
+  stderr_.reset();
+  ssh_remove_channel_callbacks(channel_.get(), &callbacks_);
+  channel_.reset();
 }
 
 }  // namespace hatch

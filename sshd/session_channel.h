@@ -2,6 +2,12 @@
 // signal, exec/shell/subsystem requests, the process it starts, and the data between them.
 //
 // Data moves through a ChannelPump, with back-pressure both ways.
+//
+// Lifetime (docs/ARCHITECTURE.md, "Session lifetime"): a process that exits on its own is
+// never signalled; when the client closes the channel or the connection ends while the
+// session still runs, the session is hung up like a terminal (SIGHUP and SIGCONT to its
+// process group; with a pty, the terminal's hangup when the master closes). Nothing is
+// escalated to SIGKILL: what ignores SIGHUP (nohup) or left the session (setsid, tmux) lives on.
 #ifndef HATCH_SSHD_SESSION_CHANNEL_H_
 #define HATCH_SSHD_SESSION_CHANNEL_H_
 
@@ -18,22 +24,23 @@
 #include "sshd/environment.h"
 #include "sshd/channel_pump.h"
 #include "sshd/process.h"
+#include "sshd/ssh_handles.h"
 
 namespace hatch {
 
 class SessionChannel : public ChannelHandler {
  public:
-  // Takes ownership of `channel` (freed when this handler finishes). `ctx` outlives this.
-  SessionChannel(ConnectionContext* ctx, ssh_channel channel);
+  // `channel` is open (freed when this handler finishes). `ctx` outlives this.
+  SessionChannel(ConnectionContext* ctx, SshChannel channel);
   ~SessionChannel() override;
-  SessionChannel(const SessionChannel&) = delete;
-  SessionChannel& operator=(const SessionChannel&) = delete;
 
+  ssh_channel channel() const override { return channel_.get(); }
   int OnRequest(ssh_message msg) override;
   void OnChildExit(pid_t pid, int wait_status) override;
   void Poll() override;
   bool Finished() const override { return finished_; }
   void Hangup() override;
+  pid_t AttachedSession() const override { return started_ && !finished_ ? pid_ : -1; }
 
  private:
   static int OnData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* self);
@@ -48,10 +55,11 @@ class SessionChannel : public ChannelHandler {
   // reports on stderr why it cannot.
   void PrepareInApp(SpawnRequest* request);
   void MaybeSendExit();
-  void Finish();
+  // Ends the handler; `hang_up`: the session is cut off while it may still run.
+  void Finish(bool hang_up);
 
   ConnectionContext* ctx_;
-  ssh_channel channel_;
+  SshChannel channel_;
   ssh_channel_callbacks_struct callbacks_{};
   SessionEnvironment env_;
 
@@ -70,6 +78,7 @@ class SessionChannel : public ChannelHandler {
   UniqueFd stderr_;
   std::unique_ptr<ChannelPump> pump_;
   bool eof_before_start_ = false;
+  bool env_refusal_logged_ = false;
   bool peer_closed_ = false;
   bool exit_sent_ = false;
   bool finished_ = false;

@@ -21,28 +21,6 @@ namespace {
 // RFC 4254 §5.1 reason code.
 constexpr int kOpenConnectFailed = 2;
 
-void PeerOf(const sockaddr_storage& ss, std::string* host, uint16_t* port) {
-  char text[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    *port = ntohs(in->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-      inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, sizeof text);
-    } else {
-      inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    }
-    *port = ntohs(in6->sin6_port);
-  }
-  *host = text;
-}
-
-socklen_t LengthOf(const sockaddr_storage& ss) {
-  return ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-}
-
 void TuneSocket(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -52,14 +30,14 @@ void TuneSocket(int fd) {
 
 // ---------------------------------------------------------------- TcpTunnel
 
-TcpTunnel::TcpTunnel(ConnectionContext* ctx, ssh_channel channel, UniqueFd socket)
-    : ctx_(ctx), channel_(channel), socket_(std::move(socket)), pump_(ctx, channel) {
+TcpTunnel::TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket)
+    : ctx_(ctx), channel_(std::move(channel)), socket_(std::move(socket)), pump_(ctx, channel_.get()) {
   callbacks_.userdata = this;
   callbacks_.channel_data_function = &TcpTunnel::OnData;
   callbacks_.channel_eof_function = &TcpTunnel::OnEof;
   callbacks_.channel_close_function = &TcpTunnel::OnClose;
   ssh_callbacks_init(&callbacks_);
-  ssh_set_channel_callbacks(channel_, &callbacks_);
+  ssh_set_channel_callbacks(channel_.get(), &callbacks_);
   pump_.AddSource(socket_.get(), /*extended=*/false);
   pump_.SetSink(socket_.get());
   // A forwarded-tcpip channel's first data can arrive with the client's open confirmation,
@@ -99,7 +77,7 @@ void TcpTunnel::Poll() {
     write_shut_ = true;
   }
   if (!eof_sent_ && pump_.sources_done()) {
-    ssh_channel_send_eof(channel_);
+    ssh_channel_send_eof(channel_.get());
     eof_sent_ = true;
   }
   if (peer_closed_ && pump_.sink_failed()) write_shut_ = true;  // the target is gone
@@ -110,20 +88,20 @@ void TcpTunnel::Close() {
   if (finished_) return;
   finished_ = true;
   pump_.Stop();
-  ssh_remove_channel_callbacks(channel_, &callbacks_);
-  ssh_channel_close(channel_);
-  ssh_channel_free(channel_);
-  channel_ = nullptr;
+  ssh_remove_channel_callbacks(channel_.get(), &callbacks_);
+  ssh_channel_close(channel_.get());
+  channel_.reset();
   socket_.reset();
 }
 
 // ---------------------------------------------------------------- DirectTcpipChannel
 
-DirectTcpipChannel::DirectTcpipChannel(ConnectionContext* ctx, ssh_message open_request)
-    : ctx_(ctx), request_(open_request) {
-  const char* host = ssh_message_channel_request_open_destination(request_);
+DirectTcpipChannel::DirectTcpipChannel(ConnectionContext* ctx, SshMessage open_request)
+    : ChannelHandler(Kind::kDirectTcpip), ctx_(ctx), request_(std::move(open_request)) {
+  const char* host = ssh_message_channel_request_open_destination(request_.get());
   host_ = host != nullptr ? host : "";
-  port_ = static_cast<uint16_t>(ssh_message_channel_request_open_destination_port(request_));
+  port_ = static_cast<uint16_t>(
+      ssh_message_channel_request_open_destination_port(request_.get()));
   LogDebug("forward.local.open", {{"peer", ctx_->peer()}, {"host", host_}, {"port", port_}});
   absl::StatusOr<sockaddr_storage> literal = ParseIpLiteral(host_, port_);
   if (literal.ok()) {
@@ -144,14 +122,15 @@ DirectTcpipChannel::DirectTcpipChannel(ConnectionContext* ctx, ssh_message open_
 
 DirectTcpipChannel::~DirectTcpipChannel() { Hangup(); }
 
+ssh_channel DirectTcpipChannel::channel() const { return tunnel_ ? tunnel_->channel() : nullptr; }
+
 void DirectTcpipChannel::Refuse(int reason, const std::string& why) {
   LogInfo("forward.local.refused",
           {{"peer", ctx_->peer()}, {"host", host_}, {"port", port_}, {"error", why}});
-  if (request_ != nullptr) {
-    ssh_message_channel_request_open_reply_failure(request_, static_cast<uint32_t>(reason),
+  if (request_) {
+    ssh_message_channel_request_open_reply_failure(request_.get(), static_cast<uint32_t>(reason),
                                                    why.c_str());
-    ssh_message_free(request_);
-    request_ = nullptr;
+    request_.reset();
   }
   finished_ = true;
 }
@@ -167,7 +146,7 @@ void DirectTcpipChannel::ConnectNext() {
       last_error_ = strerror(errno);
       continue;
     }
-    if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), LengthOf(ss)) != 0 &&
+    if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), SockaddrLength(ss)) != 0 &&
         errno != EINPROGRESS) {
       last_error_ = strerror(errno);
       continue;
@@ -206,15 +185,14 @@ void DirectTcpipChannel::OnConnectReady() {
   }
   connect_watch_.reset();
   TuneSocket(socket_.get());
-  ssh_channel channel = ssh_message_channel_request_open_reply_accept(request_);
-  ssh_message_free(request_);
-  request_ = nullptr;
-  if (channel == nullptr) {
+  SshChannel channel(ssh_message_channel_request_open_reply_accept(request_.get()));
+  request_.reset();
+  if (!channel) {
     finished_ = true;
     return;
   }
   LogInfo("forward.local.opened", {{"peer", ctx_->peer()}, {"host", host_}, {"port", port_}});
-  tunnel_ = std::make_unique<TcpTunnel>(ctx_, channel, std::move(socket_));
+  tunnel_ = std::make_unique<TcpTunnel>(ctx_, std::move(channel), std::move(socket_));
 }
 
 void DirectTcpipChannel::Poll() {
@@ -239,10 +217,7 @@ void DirectTcpipChannel::Poll() {
 void DirectTcpipChannel::Hangup() {
   lookup_watch_.reset();
   connect_watch_.reset();
-  if (request_ != nullptr) {
-    ssh_message_free(request_);  // the connection is going away: no reply needed
-    request_ = nullptr;
-  }
+  request_.reset();  // the connection is going away: no reply needed
   if (tunnel_) tunnel_->Close();
   finished_ = true;
 }
@@ -251,47 +226,14 @@ void DirectTcpipChannel::Hangup() {
 
 absl::StatusOr<UniqueFd> BindForwardListener(const std::string& raw, uint16_t port,
                                              uint16_t* bound_port) {
-  std::string address = absl::AsciiStrToLower(raw);
-  sockaddr_storage ss{};
-  bool dual_stack = false;
-  if (address.empty() || address == "*") {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_addr = in6addr_any;
-    in6->sin6_port = htons(port);
-    dual_stack = true;
-  } else if (address == "localhost") {
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    in->sin_port = htons(port);
-  } else {
-    absl::StatusOr<sockaddr_storage> literal = ParseIpLiteral(address, port);
-    if (!literal.ok()) return absl::InvalidArgumentError("listen address must be an IP or localhost");
-    ss = *literal;
+  const std::string address = absl::AsciiStrToLower(raw);
+  absl::StatusOr<sockaddr_storage> ss = AnyAddress(port);
+  if (!address.empty() && address != "*") {
+    ss = ParseIpLiteral(address, port);  // "localhost" is IPv4 loopback there
+    if (!ss.ok()) return absl::InvalidArgumentError("listen address must be an IP or localhost");
   }
-  UniqueFd fd(socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd && dual_stack) {
-    ss = {};
-    auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    dual_stack = false;
-    fd.reset(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  }
-  if (!fd) return absl::UnavailableError(strerror(errno));
-  int one = 1, zero = 0;
-  setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (dual_stack) setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), LengthOf(ss)) != 0 ||
-      listen(fd.get(), 128) != 0) {
-    return absl::UnavailableError(strerror(errno));
-  }
-  sockaddr_storage local{};
-  socklen_t len = sizeof local;
-  getsockname(fd.get(), reinterpret_cast<sockaddr*>(&local), &len);
-  std::string ignored;
-  PeerOf(local, &ignored, bound_port);
+  absl::StatusOr<UniqueFd> fd = ListenTcp(*ss, SOCK_NONBLOCK);
+  if (fd.ok()) *bound_port = LocalAddressOf(fd->get()).port;
   return fd;
 }
 
@@ -307,7 +249,10 @@ bool SameForwardAddress(const std::string& listened, const std::string& address)
 
 RemoteForwardListener::RemoteForwardListener(ConnectionContext* ctx, UniqueFd listen_fd,
                                              std::string address, uint16_t bound_port)
-    : ctx_(ctx), listen_fd_(std::move(listen_fd)), address_(std::move(address)),
+    : ChannelHandler(Kind::kRemoteForward),
+      ctx_(ctx),
+      listen_fd_(std::move(listen_fd)),
+      address_(std::move(address)),
       bound_port_(bound_port) {
   watch_ = std::make_unique<FdWatch>(ctx_->event(), listen_fd_.get(),
                                      [this](short) { accept_ready_ = true; });
@@ -338,17 +283,16 @@ void RemoteForwardListener::OnAcceptReady() {
     if (!fd) return;
     TuneSocket(fd.get());
     Pending p;
-    PeerOf(peer, &p.peer_host, &p.peer_port);
-    p.channel = ssh_channel_new(ctx_->session());
-    if (p.channel == nullptr) continue;
+    const HostPort from = HostPortOf(peer);
+    p.peer_host = from.host;
+    p.peer_port = from.port;
+    p.channel.reset(ssh_channel_new(ctx_->session()));
+    if (!p.channel) continue;
     p.socket = std::move(fd);
     // Non-blocking: sends the open and returns SSH_AGAIN; Poll() asks again until answered.
-    int rc = ssh_channel_open_reverse_forward(p.channel, address_.c_str(), bound_port_,
+    int rc = ssh_channel_open_reverse_forward(p.channel.get(), address_.c_str(), bound_port_,
                                               p.peer_host.c_str(), p.peer_port);
-    if (rc == SSH_ERROR) {
-      ssh_channel_free(p.channel);
-      continue;
-    }
+    if (rc == SSH_ERROR) continue;
     ctx_->MarkActivity();
     opening_.push_back(std::move(p));
   }
@@ -364,17 +308,17 @@ void RemoteForwardListener::Poll() {
     if (!cancelled_) OnAcceptReady();
   }
   for (auto it = opening_.begin(); it != opening_.end();) {
-    int rc = ssh_channel_open_reverse_forward(it->channel, address_.c_str(), bound_port_,
+    int rc = ssh_channel_open_reverse_forward(it->channel.get(), address_.c_str(), bound_port_,
                                               it->peer_host.c_str(), it->peer_port);
     if (rc == SSH_AGAIN) {
       ++it;
       continue;
     }
     if (rc == SSH_OK) {
-      tunnels_.push_back(std::make_unique<TcpTunnel>(ctx_, it->channel, std::move(it->socket)));
+      tunnels_.push_back(
+          std::make_unique<TcpTunnel>(ctx_, std::move(it->channel), std::move(it->socket)));
     } else {
       LogInfo("forward.remote.open-refused", {{"peer", ctx_->peer()}, {"port", bound_port_}});
-      ssh_channel_free(it->channel);
     }
     it = opening_.erase(it);
   }
@@ -387,7 +331,6 @@ void RemoteForwardListener::Hangup() {
   cancelled_ = true;
   watch_.reset();
   listen_fd_.reset();
-  for (Pending& p : opening_) ssh_channel_free(p.channel);
   opening_.clear();
   tunnels_.clear();
 }

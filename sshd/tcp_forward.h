@@ -29,14 +29,15 @@
 #include "sshd/channel_pump.h"
 #include "sshd/event_loop.h"
 #include "sshd/name_lookup.h"
+#include "sshd/ssh_handles.h"
 
 namespace hatch {
 
 // The data half shared by both kinds: a connected socket pumped over an open channel.
 class TcpTunnel {
  public:
-  // `ctx` outlives this; takes ownership of `channel` and `socket`.
-  TcpTunnel(ConnectionContext* ctx, ssh_channel channel, UniqueFd socket);
+  // `ctx` outlives this; `channel` is open, `socket` connected.
+  TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket);
   ~TcpTunnel();
   TcpTunnel(const TcpTunnel&) = delete;
   TcpTunnel& operator=(const TcpTunnel&) = delete;
@@ -44,6 +45,7 @@ class TcpTunnel {
   void Poll();
   bool finished() const { return finished_; }
   void Close();
+  ssh_channel channel() const { return channel_.get(); }
 
  private:
   static int OnData(ssh_session, ssh_channel, void* data, uint32_t len, int is_stderr, void* self);
@@ -51,7 +53,7 @@ class TcpTunnel {
   static void OnClose(ssh_session, ssh_channel, void* self);
 
   ConnectionContext* ctx_;
-  ssh_channel channel_;
+  SshChannel channel_;
   UniqueFd socket_;
   ssh_channel_callbacks_struct callbacks_{};
   ChannelPump pump_;
@@ -63,11 +65,11 @@ class TcpTunnel {
 
 class DirectTcpipChannel : public ChannelHandler {
  public:
-  // Takes ownership of `open_request` (a kept SSH_REQUEST_CHANNEL_OPEN message).
-  DirectTcpipChannel(ConnectionContext* ctx, ssh_message open_request);
+  // `open_request` is a kept SSH_REQUEST_CHANNEL_OPEN message, answered once connected.
+  DirectTcpipChannel(ConnectionContext* ctx, SshMessage open_request);
   ~DirectTcpipChannel() override;
 
-  int OnRequest(ssh_message msg) override { return 1; }
+  ssh_channel channel() const override;
   void Poll() override;
   bool Finished() const override { return finished_; }
   void Hangup() override;
@@ -79,7 +81,7 @@ class DirectTcpipChannel : public ChannelHandler {
   void OnConnectReady();
 
   ConnectionContext* ctx_;
-  ssh_message request_;
+  SshMessage request_;
   std::string host_;
   uint16_t port_;
   std::unique_ptr<NameLookup> lookup_;
@@ -111,14 +113,13 @@ class RemoteForwardListener : public ChannelHandler {
   // OpenSSH). Safe inside a libssh callback.
   void Cancel();
 
-  int OnRequest(ssh_message msg) override { return 1; }
   void Poll() override;
   bool Finished() const override;
   void Hangup() override;
 
  private:
   struct Pending {
-    ssh_channel channel;
+    SshChannel channel;
     UniqueFd socket;
     std::string peer_host;
     uint16_t peer_port;

@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from conftest import RawReplies, daemon_user, pm_exec, proc_read, read_channel
+from conftest import (RawReplies, daemon_user, descendants, pm_exec, proc_read, proc_stat,
+                      read_channel)
 
 
 def session_environ(run):
@@ -114,6 +115,36 @@ def test_env_request_replies(sshd, pm):
     chan.exec_command("echo $GOOD $HOME")
     out, _ = read_channel(chan)
     assert out == f"1 {daemon_user()[1]}\n".encode()
+
+
+def vm_rss_kib(pid):
+    for line in proc_read(pid, "status").decode().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_env_flood_is_refused_and_the_connection_stays_small(sshd, pm):
+    # 10,000 env requests of 20 KB (200 MB) once grew a connection to 400 MiB. The session
+    # keeps at most 128 names and 256 KiB; the rest get a failure reply.
+    c = pm.connect(sshd)
+    t = c.get_transport()
+    pm_exec(c, "true")
+    conn = [p for p in descendants(sshd.pid) if (proc_stat(p) or (0, 0))[1] == sshd.pid][0]
+    before = vm_rss_kib(conn)
+    raw = RawReplies(t)
+    chan = t.open_session(timeout=15)
+    value = "v" * 20000
+    for i in range(10000):
+        raw.request(chan, "env", f"FLOOD{i}", value, want_reply=False)
+    assert raw.request(chan, "env", "LAST", value) is False  # past the byte limit: refused
+    grown = vm_rss_kib(conn) - before
+    assert grown < 16 * 1024, f"the connection grew by {grown} KiB"
+    chan.exec_command("env | grep -c '^FLOOD'")
+    out, _ = read_channel(chan)
+    assert 0 < int(out) <= 13  # 256 KiB holds 13 of them
+    assert len(sshd.find_logs("sshd.session.env-refused")) == 1
+    assert value not in "".join(sshd.stdout_lines)
 
 
 def test_paramiko_environment_reaches_the_process(sshd, pm):

@@ -15,7 +15,7 @@ from conftest import pm_exec, wait_until
 from test_forward_support import (IO_TIMEOUT, connect, connection_processes, digest_after_eof, echo,
                                   exchange, free_local_port, is_listening, local_forward, recv_all,
                                   recv_some, refused_port, send_then_close, sha, source,
-                                  xfail_on_known_crash)
+                                  crashed_connections)
 from test_forward_support import forwards, targets  # noqa: F401 (fixtures)
 
 MIB = 1 << 20
@@ -157,14 +157,14 @@ def test_100_concurrent_short_connections_through_one_tunnel(sshd, forwards, tar
         answers[i] = reply == f"{sha(payload)} {len(payload)}\n".encode() or reply
 
     threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
-    with xfail_on_known_crash(sshd):
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join(120)
-        wrong = {i: a for i, a in enumerate(answers) if a is not True}
-        assert not wrong, (wrong, f.proc.poll(), f.stderr())
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    wrong = {i: a for i, a in enumerate(answers) if a is not True}
+    assert not wrong, (wrong, f.proc.poll(), f.stderr(), crashed_connections(sshd))
     assert t.accepted() == n
+    assert crashed_connections(sshd) == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,13 +279,12 @@ def test_a_stalled_tunnel_holds_back_only_itself(sshd, pm, targets):
         ok[i] = channel_exchange(open_tunnel(tr, peers.port), payload) == payload
 
     workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
-    with xfail_on_known_crash(sshd):
-        for w in workers:
-            w.start()
-        assert pm_exec(client, "echo ok", timeout=60)[0] == b"ok\n"
-        for w in workers:
-            w.join(90)
-        assert ok == [True] * n
+    for w in workers:
+        w.start()
+    assert pm_exec(client, "echo ok", timeout=60)[0] == b"ok\n"
+    for w in workers:
+        w.join(90)
+    assert ok == [True] * n, crashed_connections(sshd)
 
     # Both stalls are still held back once the buffers on the way are full: nothing was
     # buffered without bound.

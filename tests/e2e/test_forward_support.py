@@ -8,7 +8,6 @@
 Everything that waits has a timeout. All traffic stays on 127.0.0.1 / ::1.
 """
 
-import contextlib
 import hashlib
 import os
 import socket
@@ -424,11 +423,6 @@ def wait_no_new_fds(pid, before, timeout=10):
         raise AssertionError(f"fds before {before}, now {fd_targets(pid)}") from None
 
 
-CRASH_BUG = ("BUG: the connection process crashed: Connection::PollChannels iterates channels_ "
-             "while a handler's libssh call handles a CHANNEL_OPEN that makes it reallocate "
-             "(test_forward_faults.py shows it every time; here it happens now and then)")
-
-
 def crashed_connections(daemon, settle=3):
     """How many connection processes ended without logging sshd.connection.closed (a crash:
     a connection that ends in any orderly way logs it)."""
@@ -441,15 +435,3 @@ def crashed_connections(daemon, settle=3):
     while missing() > 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     return max(missing(), 0)
-
-
-@contextlib.contextmanager
-def xfail_on_known_crash(daemon):
-    """Turns a failure caused by the known connection crash (CRASH_BUG) into an xfail; any
-    other failure stays a failure. Remove once the bug is fixed."""
-    try:
-        yield
-    except Exception:
-        if crashed_connections(daemon):
-            pytest.xfail(CRASH_BUG)
-        raise

@@ -1,5 +1,7 @@
-"""Lifetime: hang-up and kill of a session's process group when its channel or connection ends,
-no orphans, no zombies, no leaked fds, keepalives, idle timeout (issue 2, "Sessions": Lifetime).
+"""Lifetime: the hang-up of a session's process group when its channel or connection ends while
+it runs (never escalated to SIGKILL), no zombies, no lingering connection process, no leaked
+fds, keepalives, idle timeout (issue 2, "Sessions": Lifetime; issue 12). Detached work
+(nohup, setsid, tmux, screen) is covered, against OpenSSH's sshd too, in test_detached.py.
 """
 
 import os
@@ -42,12 +44,14 @@ def wait_ready(chan):
     ShellReader(chan).expect("ready")
 
 
-def assert_killed_after_grace(mark, grace, t0):
-    """The group ignoring SIGHUP is alive within the grace period and gone soon after."""
-    time.sleep(max(0.0, t0 + grace * 0.4 - time.monotonic()))
-    assert pids_with_marker(mark), "killed before the grace period ended"
-    wait_until(lambda: not pids_with_marker(mark), grace + 4, what=f"{mark} to be killed")
-    assert time.monotonic() - t0 >= grace * 0.9
+def assert_survives_and_end(mark, t0, wait=3.0):
+    """A process that ignores SIGHUP is still running well past the old -killGraceTime
+    (nothing escalates to SIGKILL); then the test ends it."""
+    time.sleep(max(0.0, t0 + wait - time.monotonic()))
+    pids = pids_with_marker(mark)
+    assert pids, "a process ignoring SIGHUP was killed"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def test_channel_close_hangs_up_the_session(graced, pm, shared_tmp):
     assert pm_exec(c, "echo conn-ok")[0] == b"conn-ok\n"  # only that channel ended
 
 
-def test_channel_close_kills_a_group_ignoring_sighup_after_grace(graced, pm):
+def test_channel_close_never_escalates_to_sigkill(graced, pm):
     c = pm.connect(graced)
     mark = marker()
     chan = c.get_transport().open_session(timeout=10)
@@ -75,7 +79,8 @@ def test_channel_close_kills_a_group_ignoring_sighup_after_grace(graced, pm):
     assert pids_with_marker(mark)
     t0 = time.monotonic()
     chan.close()
-    assert_killed_after_grace(mark, 2, t0)
+    assert_survives_and_end(mark, t0)
+    assert pm_exec(c, "echo conn-ok")[0] == b"conn-ok\n"
 
 
 def test_connection_drop_kill_9_ssh_client(graced, ssh, shared_tmp):
@@ -91,18 +96,27 @@ def test_connection_drop_kill_9_ssh_client(graced, ssh, shared_tmp):
     a.wait(5)
     b.wait(5)
     wait_until(lambda: got_hup(path), 5, what="SIGHUP after the connection dropped")
-    assert_killed_after_grace(mark, 2, t0)
+    assert_survives_and_end(mark, t0)
 
 
-def test_paramiko_transport_close_ends_the_sessions(graced, pm):
+def test_connection_process_exits_at_once_whatever_survives(graced, pm):
     c = pm.connect(graced)
     mark = marker()
     chan = c.get_transport().open_session(timeout=10)
     chan.exec_command(stubborn(mark))
     wait_ready(chan)
+    conn = connection_process(graced)
     t0 = time.monotonic()
     c.get_transport().close()
-    assert_killed_after_grace(mark, 2, t0)
+    wait_until(lambda: (proc_stat(conn) or ("Z",))[0] == "Z", 5,
+               what="the connection process to exit")
+    assert time.monotonic() - t0 < 1.5, "the connection process waited for its sessions"
+    # The survivor is adopted by the listener, which reaps it when it ends.
+    pid = pids_with_marker(mark)[0]
+    wait_until(lambda: (proc_stat(pid) or (0, 0))[1] == graced.pid, 5,
+               what="the listener to adopt the survivor")
+    assert_survives_and_end(mark, t0)
+    wait_until(lambda: zombies_below(graced.pid) == [], 5, what="no zombie")
 
 
 def test_pty_session_hangup_on_connection_drop(graced, pm, shared_tmp):
@@ -116,28 +130,19 @@ def test_pty_session_hangup_on_connection_drop(graced, pm, shared_tmp):
     wait_until(lambda: got_hup(path), 5, what="SIGHUP in the pty session")
 
 
-def test_hangup_handler_that_writes_output_gets_to_finish(graced, pm, shared_tmp):
+def test_hangup_handler_that_writes_to_its_terminal_gets_to_finish(graced, pm, shared_tmp):
+    # A hung-up terminal fails writes with EIO (no signal), so a handler that reports what it
+    # does still finishes. (Without a pty, as with OpenSSH, the output pipe is closed with the
+    # connection and a write there raises SIGPIPE.)
     c = pm.connect(graced)
     chan = c.get_transport().open_session(timeout=10)
+    chan.get_pty()
     path = os.path.join(shared_tmp, "cleaned")
     chan.exec_command(f"trap 'echo cleaning up; echo done > {path}; exit 0' HUP; echo ready; "
                       "while :; do sleep 0.05; done")
     wait_ready(chan)
     c.get_transport().close()
     wait_until(lambda: os.path.exists(path), 4, what="the HUP handler to finish")
-
-
-def test_daemonized_grandchild_is_no_orphan(graced, pm):
-    # A session's child that left the group with setsid is still ended with the connection.
-    c = pm.connect(graced)
-    mark = marker()
-    out, _, status, _ = pm_exec(
-        c, f"(setsid bash -c 'trap \"\" HUP; exec -a {mark} sleep 1000' </dev/null >/dev/null "
-           f"2>&1 &); sleep 0.5; echo spawned")
-    assert (out, status) == (b"spawned\n", 0)
-    wait_until(lambda: pids_with_marker(mark), 5, what="the daemonized process")
-    c.get_transport().close()
-    wait_until(lambda: not pids_with_marker(mark), 8, what="the orphan to be ended")
 
 
 def test_no_zombies_after_many_sessions(sshd, pm):

@@ -57,6 +57,28 @@ TEST(SessionEnvironment, SessionsDoNotShareChanges) {
   EXPECT_EQ(second.Get("FOO"), "");
 }
 
+TEST(SessionEnvironment, RefusesVariablesPastTheCountLimit) {
+  SessionEnvironment env(Base());
+  for (size_t i = 0; i < SessionEnvironment::kMaxClientVariables; ++i) {
+    ASSERT_TRUE(env.Set("V" + std::to_string(i), "x")) << i;
+  }
+  EXPECT_FALSE(env.Set("ONE_MORE", "x"));
+  EXPECT_TRUE(env.Set("V0", "replaced"));  // a name already set may still change
+  EXPECT_EQ(env.Get("V0"), "replaced");
+  EXPECT_EQ(env.Get("ONE_MORE"), "");
+}
+
+TEST(SessionEnvironment, RefusesVariablesPastTheByteLimit) {
+  SessionEnvironment env(Base());
+  const std::string big(SessionEnvironment::kMaxClientBytes / 4, 'x');
+  int accepted = 0;
+  for (int i = 0; i < 8; ++i) accepted += env.Set("BIG" + std::to_string(i), big);
+  EXPECT_EQ(accepted, 3);  // a fourth would pass the limit with its name
+  // Replacing a value counts only the difference.
+  EXPECT_TRUE(env.Set("BIG0", "small"));
+  EXPECT_TRUE(env.Set("BIG3", big));
+}
+
 TEST(BaseEnvironment, InheritKeepsDaemonEnvButNotItsPath) {
   std::string a = "PATH=/daemon/bin", b = "MARKER=7", c = "NOEQUALS";
   char* envp[] = {a.data(), b.data(), c.data(), nullptr};
