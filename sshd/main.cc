@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <signal.h>
 #include <sys/prctl.h>
 
 #include <cstdio>
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
   // Sessions run as the same uid: without this, any of them could read the host key out of
   // the daemon's /proc/<pid>/mem. execve() makes session programs dumpable again.
   prctl(PR_SET_DUMPABLE, 0);
+  // A file size limit must fail a recording's write (EFBIG), not kill the connection; the
+  // sessions' processes start with every signal at its default again (Spawn).
+  signal(SIGXFSZ, SIG_IGN);
   // `-version` is abseil's own flag: ParseConfig prints this and exits 0.
   absl::FlagsUsageConfig usage;
   usage.version_string = [] {

@@ -23,6 +23,7 @@ struct SpawnRequest {
   std::vector<std::string> env;      // the whole environment, "NAME=value"
   std::string cwd;                   // working directory (falls back to "/" if unusable)
   const char* pty_slave = nullptr;   // if set: 0/1/2 are this pty's slave, made the controlling tty
+  int builtin_keep_fd = -1;          // a built-in keeps this fd open too (the audit trail's, > 2)
 };
 
 // The parent's ends. With a pty, stdin/stdout are left empty (the caller owns the master)
