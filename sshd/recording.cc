@@ -74,7 +74,10 @@ void EscapeValid(const unsigned char* s, size_t len, std::string* out) {
     default: break;
   }
   if (c < 0x20 || c == 0x7F) {
-    absl::StrAppendFormat(out, "\\u%04x", c);
+    // Binary output (a NUL per byte) is the worst case: no format call per byte.
+    static constexpr char kHex[] = "0123456789abcdef";
+    const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+    out->append(esc, sizeof esc);
   } else {
     out->push_back(static_cast<char>(c));
   }
