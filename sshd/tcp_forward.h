@@ -40,7 +40,7 @@ class TcpTunnel {
  public:
   // `ctx` outlives this; `channel` is open, `socket` connected. `forward` describes it for
   // the audit trail: forward.opened now, forward.closed (bytes, duration) at Close().
-  TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket, Forward forward);
+  TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket, Forward forward = {});
   ~TcpTunnel();
   TcpTunnel(const TcpTunnel&) = delete;
   TcpTunnel& operator=(const TcpTunnel&) = delete;
