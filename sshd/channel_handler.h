@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 
+#include "sshd/audit.h"
 #include "sshd/config.h"
 #include "sshd/environment.h"
 
@@ -44,6 +45,12 @@ class ConnectionContext {
   virtual void ReleaseChild(pid_t pid) = 0;
   // Traffic that keeps the connection from being idle.
   virtual void MarkActivity() = 0;
+  // The connection's audit trail (sshd/audit.h): its id and peer. The default (for test
+  // contexts) is an unnamed connection's.
+  virtual const ConnectionAudit& audit() {
+    static const ConnectionAudit unnamed;
+    return unnamed;
+  }
   // With -appEnvironment: how to run a command in the app's environment. Prepared at the
   // first call (which may block for a credhub round trip) and kept for the connection's life;
   // an error is kept too, so every session of the connection reports the same one.

@@ -94,6 +94,8 @@ size_t ChannelPump::Write(const char* data, size_t len) {
   while (done < len) {
     ssize_t n = ::write(sink_, data + done, len - done);
     if (n > 0) {
+      if (tap_ != nullptr) tap_->OnInput(data + done, static_cast<size_t>(n));
+      bytes_in_ += static_cast<uint64_t>(n);
       done += static_cast<size_t>(n);
     } else if (n < 0 && errno == EINTR) {
       continue;
@@ -177,6 +179,8 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
   ssize_t n = ::read(s->fd, buf, static_cast<size_t>(budget));
   if (n > 0) {
     ctx_->MarkActivity();
+    bytes_out_ += static_cast<uint64_t>(n);
+    if (tap_ != nullptr) tap_->OnOutput(buf, static_cast<size_t>(n), s->extended);
     Send(s, buf, static_cast<size_t>(n));
     return s->unsent.empty() ? ReadResult::kData : ReadResult::kNoWindow;
   }

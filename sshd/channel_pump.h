@@ -17,6 +17,7 @@
 
 #include <libssh/libssh.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -26,6 +27,17 @@
 #include "sshd/event_loop.h"
 
 namespace hatch {
+
+// Sees the bytes a pump moves (a session recording). Called on the connection's thread,
+// possibly inside libssh callbacks: it must only record, never touch the event loop.
+class PumpTap {
+ public:
+  virtual ~PumpTap() = default;
+  // Read from a source, on its way to the client.
+  virtual void OnOutput(const char* data, size_t len, bool extended) = 0;
+  // Taken by the sink, from the client.
+  virtual void OnInput(const char* data, size_t len) = 0;
+};
 
 class ChannelPump {
  public:
@@ -62,6 +74,13 @@ class ChannelPump {
   void OnChannelClosed();
   // Stops watching every fd (call before closing them).
   void Stop();
+
+  // `tap` (not owned; nullptr for none) sees every byte moved from now on; it must outlive
+  // the pump or be unset first.
+  void SetTap(PumpTap* tap) { tap_ = tap; }
+  // Bytes moved so far: read from the sources (to the client), taken by the sink (from it).
+  uint64_t bytes_out() const { return bytes_out_; }
+  uint64_t bytes_in() const { return bytes_in_; }
 
   // Every source reached EOF (or an error).
   bool sources_done() const;
@@ -102,6 +121,9 @@ class ChannelPump {
   bool stopped_ = false;
   bool output_closed_ = false;
   std::map<int, std::unique_ptr<FdWatch>> watches_;
+  PumpTap* tap_ = nullptr;
+  uint64_t bytes_out_ = 0;
+  uint64_t bytes_in_ = 0;
 };
 
 }  // namespace hatch

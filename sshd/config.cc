@@ -1,6 +1,10 @@
 #include "sshd/config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -64,6 +68,13 @@ ABSL_FLAG(bool, syscallFilter, true,
           "neither, so setuid programs such as sudo work)");
 ABSL_FLAG(int, appPid, 0, "with -appEnvironment: the app process to take the environment of "
           "(default: the oldest process of this user outside hatch, when there is no droplet)");
+ABSL_FLAG(std::string, auditLog, "stdout",
+          "audit trail (sshd.audit.* lines, whatever -logLevel says): stdout, stderr, none or "
+          "a file path (appended, mode 0600)");
+ABSL_FLAG(std::string, recordSessions, "",
+          "record every shell and exec session as an asciicast v2 file in this directory");
+ABSL_FLAG(int64_t, recordMaxBytes, 64 << 20,
+          "size cap of one recording; past it the recording stops with a marker");
 
 extern char** environ;
 
@@ -245,6 +256,25 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, const Secrets* secrets
   // A remote forward changes no file, but it lets the session's user open a port on the
   // container that others can connect to: not what "read-only" promises.
   if (c.read_only) c.allow_remote_forwarding = false;
+  c.audit_log = absl::GetFlag(FLAGS_auditLog);
+  if (c.audit_log.empty()) return absl::InvalidArgumentError("-auditLog must not be empty (none turns it off)");
+  c.record_sessions = absl::GetFlag(FLAGS_recordSessions);
+  if (!c.record_sessions.empty()) {
+    struct stat st {};
+    if (::stat(c.record_sessions.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-recordSessions: ", c.record_sessions, " is not a directory"));
+    }
+    if (::access(c.record_sessions.c_str(), W_OK | X_OK) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-recordSessions: cannot write to ", c.record_sessions));
+    }
+  }
+  const int64_t record_max = absl::GetFlag(FLAGS_recordMaxBytes);
+  if (record_max < 4096) {
+    return absl::InvalidArgumentError("-recordMaxBytes must be at least 4096");
+  }
+  c.record_max_bytes = static_cast<uint64_t>(record_max);
 
   for (absl::Status s : {NonNegative("idleTimeout", c.idle_timeout),
                          NonNegative("keepaliveInterval", c.keepalive_interval),

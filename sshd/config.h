@@ -4,6 +4,7 @@
 #ifndef HATCH_SSHD_CONFIG_H_
 #define HATCH_SSHD_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,11 @@ struct Config {
   bool read_only = false;
 
   sandbox::SandboxPolicy session_sandbox() const { return {syscall_filter, read_only}; }
+  // The audit trail (sshd/audit.h): "stdout", "stderr", "none" or a file path.
+  std::string audit_log = "stdout";
+  // Session recordings (sshd/recording.h): a directory, "" = off; the cap per recording.
+  std::string record_sessions;
+  uint64_t record_max_bytes = 64ull << 20;
 };
 
 // The secret flag values, taken out of argv and the environment before anything else reads

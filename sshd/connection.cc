@@ -24,7 +24,10 @@
 namespace hatch {
 
 Connection::Connection(const ServerState* state, UniqueFd socket, std::string peer)
-    : state_(state), socket_(std::move(socket)), peer_(std::move(peer)) {}
+    : state_(state),
+      socket_(std::move(socket)),
+      peer_(std::move(peer)),
+      audit_(NewConnectionId(), peer_) {}
 
 Connection::~Connection() {
   // Channels before their session; the session leaves the event before either is freed.
@@ -69,6 +72,7 @@ int Connection::Run() {
 
   if (ssh_handle_key_exchange(session) != SSH_OK) {
     LogInfo("connection.handshake-failed", {{"peer", peer_}, {"error", ssh_get_error(session)}});
+    audit_.ConnectionEnded(absl::StrCat("key exchange failed: ", ssh_get_error(session)));
     return 1;
   }
   FinishKeyExchangePhase(accepted, config.login_grace_time);
@@ -98,6 +102,7 @@ int Connection::Run() {
   EndSessions(daemon_stopping_);
   if (ssh_is_connected(session)) ssh_disconnect(session);
   LogInfo("connection.closed", {{"peer", peer_}, {"user", user_}, {"reason", stop_reason_}});
+  audit_.ConnectionEnded(stop_reason_);
   return 0;
 }
 
@@ -116,6 +121,22 @@ int Connection::OnMessage(ssh_session, ssh_message msg, void* self_ptr) {
       return 1;  // service requests: libssh accepts ssh-userauth / ssh-connection
   }
 }
+
+namespace {
+
+const char* AuthMethodName(int method) {
+  switch (method) {
+    case SSH_AUTH_METHOD_NONE: return "none";
+    case SSH_AUTH_METHOD_PASSWORD: return "password";
+    case SSH_AUTH_METHOD_PUBLICKEY: return "publickey";
+    case SSH_AUTH_METHOD_HOSTBASED: return "hostbased";
+    case SSH_AUTH_METHOD_INTERACTIVE: return "keyboard-interactive";
+    case SSH_AUTH_METHOD_GSSAPI_MIC: return "gssapi-with-mic";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
 
 int Connection::HandleAuth(ssh_message msg) {
   if (authenticated_) return 1;
@@ -147,9 +168,17 @@ int Connection::HandleAuth(ssh_message msg) {
     ReleaseUnusedCodePages();
     ssh_message_auth_reply_success(msg, 0);
     user_ = user != nullptr ? user : "";
+    audit_.LoginSucceeded(user_, AuthMethodName(method),
+                          method == SSH_AUTH_METHOD_PUBLICKEY ? ssh_message_auth_pubkey(msg) : nullptr,
+                          GetNegotiatedAlgorithms(session_.get()));
     MarkActivity();
     LogInfo("connection.authenticated", {{"peer", peer_}, {"user", user_}});
     return 0;
+  }
+  // A "none" probe is no login attempt; every other refusal is (one per offered key).
+  if (counts) {
+    audit_.LoginFailed(user != nullptr ? user : "", AuthMethodName(method),
+                       method == SSH_AUTH_METHOD_PUBLICKEY ? ssh_message_auth_pubkey(msg) : nullptr);
   }
   if (counts && ++failed_auths_ >= config.max_auth_tries) {
     LogInfo("connection.too-many-auth-failures", {{"peer", peer_}, {"attempts", failed_auths_}});

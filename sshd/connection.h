@@ -55,6 +55,7 @@ class Connection : public ConnectionContext {
   void WatchChild(pid_t pid, ChannelHandler* owner) override;
   void ReleaseChild(pid_t pid) override;
   void MarkActivity() override { last_activity_ = absl::Now(); }
+  const ConnectionAudit& audit() override { return audit_; }
   const absl::StatusOr<lifecycle::AppLaunch>& app_launch() override;
 
  private:
@@ -81,6 +82,7 @@ class Connection : public ConnectionContext {
   std::optional<absl::StatusOr<lifecycle::AppLaunch>> app_launch_;
   UniqueFd socket_;
   std::string peer_;
+  ConnectionAudit audit_;
   SshSession session_;
   SshEvent event_;
   UniqueFd signal_fd_;

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 
+#include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "sshd/algorithms.h"
+#include "sshd/audit.h"
 #include "sshd/config.h"
 #include "sshd/connection.h"
 #include "sshd/fork_secrets.h"
@@ -103,6 +105,9 @@ int main(int argc, char** argv) {
   // Sessions run as the same uid: without this, any of them could read the host key out of
   // the daemon's /proc/<pid>/mem. execve() makes session programs dumpable again.
   prctl(PR_SET_DUMPABLE, 0);
+  // A file size limit must fail a recording's write (EFBIG), not kill the connection; the
+  // sessions' processes start with every signal at its default again (Spawn).
+  signal(SIGXFSZ, SIG_IGN);
   // `-version` is abseil's own flag: ParseConfig prints this and exits 0.
   absl::FlagsUsageConfig usage;
   usage.version_string = [] {
@@ -114,6 +119,9 @@ int main(int argc, char** argv) {
   if (!config.ok()) return Fail(config.status());
   hatch::SetLogLevel(config->log_level);
   if (absl::Status s = PrepareSessionSandbox(&*config); !s.ok()) return Fail(s);
+  absl::StatusOr<hatch::AuditSink> audit = hatch::AuditSink::Open(config->audit_log);
+  if (!audit.ok()) return Fail(audit.status());
+  hatch::SetAuditSink(std::move(*audit));
   ssh_init();
 
   absl::StatusOr<hatch::SshKey> host_key = hatch::LoadHostKey(config->host_key);

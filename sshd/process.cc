@@ -83,7 +83,14 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
     // dup2 clears FD_CLOEXEC on the copies; the originals are closed below.
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) _exit(126);
   }
-  close_range(3, ~0U, 0);
+  if (r.builtin && r.builtin_keep_fd > 2) {
+    // The built-in writes its file events to the audit trail itself.
+    const unsigned keep = static_cast<unsigned>(r.builtin_keep_fd);
+    if (keep > 3) close_range(3, keep - 1, 0);
+    close_range(keep + 1, ~0U, 0);
+  } else {
+    close_range(3, ~0U, 0);
+  }
   if (chdir(r.cwd.c_str()) != 0 && chdir("/") != 0) {
     // Nothing better to do; the process runs where it is.
   }

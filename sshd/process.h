@@ -28,6 +28,7 @@ struct SpawnRequest {
   // before exec or the built-in. Read-only programs (not built-ins, which answer in their
   // protocol) also print sandbox::kReadOnlyNotice on their stderr first.
   sandbox::SandboxPolicy sandbox;
+  int builtin_keep_fd = -1;          // a built-in keeps this fd open too (the audit trail's, > 2)
 };
 
 // The parent's ends. With a pty, stdin/stdout are left empty (the caller owns the master)

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lifecycle/app_launch.h"
+#include "sshd/audit.h"
 #include "sshd/log.h"
 #include "sshd/scp/scp.h"
 #include "sshd/sftp/sftp_server.h"
@@ -55,6 +56,7 @@ int SessionChannel::OnRequest(ssh_message msg) {
         }
         return 1;
       }
+      env_names_.emplace_back(name);  // the audit trail gets names only
       ssh_message_channel_request_reply_success(msg);
       return 0;
     }
@@ -70,6 +72,7 @@ int SessionChannel::OnRequest(ssh_message msg) {
       if (!pty_.has_value()) return 1;
       // TIOCSWINSZ makes the kernel send SIGWINCH to the terminal's foreground group.
       if (!pty_->SetWindowSize(window_).ok()) return 1;
+      if (recorder_) recorder_->Resize(static_cast<int>(window_.cols), static_cast<int>(window_.rows));
       ssh_message_channel_request_reply_success(msg);
       return 0;
     }
@@ -100,7 +103,10 @@ int SessionChannel::HandlePtyRequest(ssh_message msg) {
   window_.height_px = static_cast<uint32_t>(ssh_message_channel_request_pty_pxheight(msg));
   (void)pty_->SetWindowSize(window_);
   const char* term = ssh_message_channel_request_pty_term(msg);
-  if (term != nullptr && *term != '\0') env_.SetTerm(term);
+  if (term != nullptr && *term != '\0') {
+    env_.SetTerm(term);
+    term_ = term;
+  }
   ssh_message_channel_request_reply_success(msg);
   return 0;
 }
@@ -120,7 +126,12 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
     if (scp::ParseScpCommand(command_, &scp_args)) {
       // Built in, so `scp -O` works in a rootfs with no scp binary (diego-sshd does the same).
       scp::ScpOptions options{.home = env_.home(), .read_only = request.sandbox.read_only};
-      request.builtin = [scp_args, options] { return scp::RunScp(scp_args, 0, 1, 2, options); };
+      request.builtin = [scp_args, options, audit = ctx_->audit()]() mutable {
+        AuditFileObserver observer(audit);  // file events from the forked child
+        options.observer = &observer;
+        return scp::RunScp(scp_args, 0, 1, 2, options);
+      };
+      request.builtin_keep_fd = AuditFd();
       what = "scp";
     } else if (ctx_->config().app_environment) {
       what = "exec";
@@ -148,7 +159,12 @@ int SessionChannel::HandleStart(ssh_message msg, int subtype) {
     sftp::SftpServerOptions options;
     options.home = env_.home();
     options.read_only = request.sandbox.read_only;
-    request.builtin = [options] { return sftp::RunSftpServer(0, 1, options); };
+    request.builtin = [options, audit = ctx_->audit()]() mutable {
+      AuditFileObserver observer(audit);  // file events from the forked child
+      options.observer = &observer;
+      return sftp::RunSftpServer(0, 1, options);
+    };
+    request.builtin_keep_fd = AuditFd();
     what = "subsystem";
   }
   absl::Status s = StartProcess(std::move(request), what);
@@ -203,6 +219,34 @@ absl::Status SessionChannel::StartProcess(SpawnRequest request, const std::strin
     pump_->AddSource(stderr_.get(), /*extended=*/true);
     pump_->SetSink(stdin_.get());
   }
+  // The audit trail's session.started, and a recording for every shell and exec session.
+  audit_channel_ = NextAuditChannelNumber();
+  kind_ = what == "shell" ? SessionKind::kShell
+          : what == "subsystem" ? SessionKind::kSubsystem : SessionKind::kExec;
+  started_at_ = absl::Now();
+  if (what == "shell" || what == "exec") {
+    RecordingHeader header;
+    if (pty_.has_value()) {
+      header.width = static_cast<int>(window_.cols);
+      header.height = static_cast<int>(window_.rows);
+    }
+    header.term = term_;
+    header.command = command_;
+    header.title = absl::StrCat(what, " from ", ctx_->peer());
+    recorder_ = SessionRecorder::Start(ctx_->config().record_sessions,
+                                       ctx_->config().record_max_bytes, &ctx_->audit(),
+                                       audit_channel_, header, pty_.has_value());
+    if (recorder_) pump_->SetTap(recorder_.get());
+  }
+  SessionStart start;
+  start.channel = audit_channel_;
+  start.kind = kind_;
+  start.command = command_;
+  start.pty = pty_.has_value();
+  start.term = term_;
+  start.env_requests = env_names_;
+  start.recording = recorder_ ? recorder_->path() : "";
+  ctx_->audit().SessionStarted(start);
   pump_->PickUpEarlierInput();  // data the client sent before the process existed
   LogInfo("session.started", {{"peer", ctx_->peer()},
                               {"type", what},
@@ -297,9 +341,37 @@ void SessionChannel::Hangup() {
   Finish(/*hang_up=*/true);
 }
 
+void SessionChannel::AuditEnded(bool hung_up) {
+  if (!started_ || audit_ended_) return;
+  audit_ended_ = true;
+  SessionEnd end;
+  end.channel = audit_channel_;
+  end.kind = kind_;
+  end.command = command_;
+  if (exited_ && WIFSIGNALED(wait_status_)) {
+    end.exit_signal = SshNameFromSignal(WTERMSIG(wait_status_));
+  } else if (exited_) {
+    end.exit_status = WEXITSTATUS(wait_status_);
+  }
+  end.hung_up = hung_up;
+  end.duration = absl::Now() - started_at_;
+  if (pump_) {
+    end.bytes_in = pump_->bytes_in();
+    end.bytes_out = pump_->bytes_out();
+    pump_->SetTap(nullptr);
+  }
+  if (recorder_) {
+    recorder_->Finish();
+    end.recording = recorder_->path();
+    end.recording_sha256 = recorder_->sha256();
+  }
+  ctx_->audit().SessionEnded(end);
+}
+
 void SessionChannel::Finish(bool hang_up) {
   if (finished_) return;
   finished_ = true;
+  AuditEnded(hang_up && !exit_sent_);
   // Still attached: the process runs, or (without a pty) something of its group still holds
   // the output open. A process that ended on its own and let go of its output is never
   // signalled: its background work (`cmd >log 2>&1 &`) was left on purpose.

@@ -24,6 +24,7 @@
 #include "sshd/environment.h"
 #include "sshd/channel_pump.h"
 #include "sshd/process.h"
+#include "sshd/session_recorder.h"
 #include "sshd/ssh_handles.h"
 
 namespace hatch {
@@ -57,6 +58,8 @@ class SessionChannel : public ChannelHandler {
   void MaybeSendExit();
   // Ends the handler; `hang_up`: the session is cut off while it may still run.
   void Finish(bool hang_up);
+  // The audit trail's session.ended (and the recording's end), once.
+  void AuditEnded(bool hung_up);
 
   ConnectionContext* ctx_;
   SshChannel channel_;
@@ -71,6 +74,15 @@ class SessionChannel : public ChannelHandler {
   bool exited_ = false;
   int wait_status_ = 0;
   std::string command_;  // for logs
+
+  // The audit trail (sshd/audit.h) and the recording (-recordSessions).
+  int audit_channel_ = 0;
+  SessionKind kind_ = SessionKind::kShell;
+  std::vector<std::string> env_names_;
+  std::string term_;
+  absl::Time started_at_;
+  bool audit_ended_ = false;
+  std::unique_ptr<SessionRecorder> recorder_;
 
   // The process's ends of its stdio (empty with a pty: the master serves both ways).
   UniqueFd stdin_;

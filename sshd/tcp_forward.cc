@@ -30,8 +30,16 @@ void TuneSocket(int fd) {
 
 // ---------------------------------------------------------------- TcpTunnel
 
-TcpTunnel::TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket)
-    : ctx_(ctx), channel_(std::move(channel)), socket_(std::move(socket)), pump_(ctx, channel_.get()) {
+TcpTunnel::TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket,
+                     Forward forward)
+    : ctx_(ctx),
+      channel_(std::move(channel)),
+      socket_(std::move(socket)),
+      pump_(ctx, channel_.get()),
+      forward_(std::move(forward)),
+      opened_at_(absl::Now()) {
+  forward_.channel = NextAuditChannelNumber();
+  ctx_->audit().ForwardOpened(forward_);
   callbacks_.userdata = this;
   callbacks_.channel_data_function = &TcpTunnel::OnData;
   callbacks_.channel_eof_function = &TcpTunnel::OnEof;
@@ -88,6 +96,8 @@ void TcpTunnel::Close() {
   if (finished_) return;
   finished_ = true;
   pump_.Stop();
+  ctx_->audit().ForwardClosed(forward_, pump_.bytes_in(), pump_.bytes_out(),
+                              absl::Now() - opened_at_);
   ssh_remove_channel_callbacks(channel_.get(), &callbacks_);
   ssh_channel_close(channel_.get());
   channel_.reset();
@@ -100,6 +110,9 @@ DirectTcpipChannel::DirectTcpipChannel(ConnectionContext* ctx, SshMessage open_r
     : ChannelHandler(Kind::kDirectTcpip), ctx_(ctx), request_(std::move(open_request)) {
   const char* host = ssh_message_channel_request_open_destination(request_.get());
   host_ = host != nullptr ? host : "";
+  const char* originator = ssh_message_channel_request_open_originator(request_.get());
+  originator_ = absl::StrCat(originator != nullptr ? originator : "", ":",
+                             ssh_message_channel_request_open_originator_port(request_.get()));
   port_ = static_cast<uint16_t>(
       ssh_message_channel_request_open_destination_port(request_.get()));
   LogDebug("forward.local.open", {{"peer", ctx_->peer()}, {"host", host_}, {"port", port_}});
@@ -192,7 +205,9 @@ void DirectTcpipChannel::OnConnectReady() {
     return;
   }
   LogInfo("forward.local.opened", {{"peer", ctx_->peer()}, {"host", host_}, {"port", port_}});
-  tunnel_ = std::make_unique<TcpTunnel>(ctx_, std::move(channel), std::move(socket_));
+  tunnel_ = std::make_unique<TcpTunnel>(
+      ctx_, std::move(channel), std::move(socket_),
+      Forward{ForwardKind::kLocal, -1, host_, port_, originator_});
 }
 
 void DirectTcpipChannel::Poll() {
@@ -257,6 +272,9 @@ RemoteForwardListener::RemoteForwardListener(ConnectionContext* ctx, UniqueFd li
   watch_ = std::make_unique<FdWatch>(ctx_->event(), listen_fd_.get(),
                                      [this](short) { accept_ready_ = true; });
   watch_->Want(POLLIN);
+  // The listener itself: no channel, no originator.
+  ctx_->audit().ForwardOpened(Forward{ForwardKind::kRemote, -1, address_, bound_port_, ""});
+  listening_since_ = absl::Now();
 }
 
 RemoteForwardListener::~RemoteForwardListener() { Hangup(); }
@@ -264,6 +282,8 @@ RemoteForwardListener::~RemoteForwardListener() { Hangup(); }
 void RemoteForwardListener::Cancel() {
   if (cancelled_) return;
   cancelled_ = true;
+  ctx_->audit().ForwardClosed(Forward{ForwardKind::kRemote, -1, address_, bound_port_, ""}, 0, 0,
+                              absl::Now() - listening_since_);
   // Runs inside a libssh callback, where the fd may not leave the event: shutdown() stops a
   // Linux listening socket at once (new connects are refused); Poll() closes it.
   if (listen_fd_) shutdown(listen_fd_.get(), SHUT_RDWR);
@@ -315,8 +335,10 @@ void RemoteForwardListener::Poll() {
       continue;
     }
     if (rc == SSH_OK) {
-      tunnels_.push_back(
-          std::make_unique<TcpTunnel>(ctx_, std::move(it->channel), std::move(it->socket)));
+      tunnels_.push_back(std::make_unique<TcpTunnel>(
+          ctx_, std::move(it->channel), std::move(it->socket),
+          Forward{ForwardKind::kRemote, -1, address_, bound_port_,
+                  absl::StrCat(it->peer_host, ":", it->peer_port)}));
     } else {
       LogInfo("forward.remote.open-refused", {{"peer", ctx_->peer()}, {"port", bound_port_}});
     }
@@ -328,6 +350,10 @@ void RemoteForwardListener::Poll() {
 }
 
 void RemoteForwardListener::Hangup() {
+  if (!cancelled_) {
+    ctx_->audit().ForwardClosed(Forward{ForwardKind::kRemote, -1, address_, bound_port_, ""}, 0,
+                                0, absl::Now() - listening_since_);
+  }
   cancelled_ = true;
   watch_.reset();
   listen_fd_.reset();

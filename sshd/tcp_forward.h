@@ -27,6 +27,8 @@
 #include "base/unique_fd.h"
 #include "sshd/channel_handler.h"
 #include "sshd/channel_pump.h"
+#include "absl/time/time.h"
+#include "sshd/audit.h"
 #include "sshd/event_loop.h"
 #include "sshd/name_lookup.h"
 #include "sshd/ssh_handles.h"
@@ -36,8 +38,9 @@ namespace hatch {
 // The data half shared by both kinds: a connected socket pumped over an open channel.
 class TcpTunnel {
  public:
-  // `ctx` outlives this; `channel` is open, `socket` connected.
-  TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket);
+  // `ctx` outlives this; `channel` is open, `socket` connected. `forward` describes it for
+  // the audit trail: forward.opened now, forward.closed (bytes, duration) at Close().
+  TcpTunnel(ConnectionContext* ctx, SshChannel channel, UniqueFd socket, Forward forward = {});
   ~TcpTunnel();
   TcpTunnel(const TcpTunnel&) = delete;
   TcpTunnel& operator=(const TcpTunnel&) = delete;
@@ -57,6 +60,8 @@ class TcpTunnel {
   UniqueFd socket_;
   ssh_channel_callbacks_struct callbacks_{};
   ChannelPump pump_;
+  Forward forward_;
+  absl::Time opened_at_;
   bool peer_closed_ = false;
   bool eof_sent_ = false;
   bool write_shut_ = false;
@@ -84,6 +89,7 @@ class DirectTcpipChannel : public ChannelHandler {
   SshMessage request_;
   std::string host_;
   uint16_t port_;
+  std::string originator_;  // "host:port" the client named as the connection's source
   std::unique_ptr<NameLookup> lookup_;
   std::unique_ptr<FdWatch> lookup_watch_;
   bool lookup_ready_ = false;
@@ -133,6 +139,7 @@ class RemoteForwardListener : public ChannelHandler {
   uint16_t bound_port_;
   bool accept_ready_ = false;
   bool cancelled_ = false;
+  absl::Time listening_since_;
   std::vector<Pending> opening_;
   std::vector<std::unique_ptr<TcpTunnel>> tunnels_;
 };

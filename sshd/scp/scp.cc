@@ -113,6 +113,7 @@ int RunScp(const std::vector<std::string>& args, int in_fd, int out_fd, int err_
     operand = ExpandTilde(operand, options.home);
   }
 
+  command.flags.observer = options.observer;
   bool completed;
   if (command.sink) {
     if (options.read_only) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "sshd/file_observer.h"
 
 namespace hatch::scp {
 
@@ -29,6 +30,8 @@ struct ScpOptions {
   std::string home;
   // Sink mode (-t) refuses with "Read-only file system"; source mode (-f) still works.
   bool read_only = false;
+  // Audit events (sshd/file_observer.h): one per file received or sent, mkdir; not owned.
+  FileObserver* observer = nullptr;
 };
 
 // Runs the scp protocol on the fds: sink for -t, source for -f, with -r, -p, -d, -v, -q as

@@ -164,6 +164,7 @@ bool ScpSink::ReceiveDirectory(const EntryLine& entry, const std::string& path,
       peer_->SendError(PathError(path, errno));
       return true;
     }
+    ReportFile(flags_, FileOp::kMkdir, path);
   }
   if (!ReceiveInto(path)) return false;
   if (times != nullptr) SetPathTimes(path, *times);
@@ -183,6 +184,7 @@ bool ScpSink::ReceiveFile(const EntryLine& entry, const std::string& path,
     peer_->SendError(PathError(path, errno));
     return true;
   }
+  if (!exists) ReportFile(flags_, FileOp::kCreated, path);
   if (!peer_->SendOk()) return false;
 
   // After the first failure, later errors are not reported: the peer hears one per file.
@@ -210,6 +212,10 @@ bool ScpSink::ReceiveFile(const EntryLine& entry, const std::string& path,
   if (::close(fd.release()) != 0 && noted_error.empty()) {
     noted_error = absl::StrCat(path, ": close: ", strerror(errno));
   }
+  // What reached the file: all of it, or nothing known after a write error.
+  ReportFile(flags_, FileOp::kWritten, path,
+             write_errno == 0 ? static_cast<uint64_t>(entry.size) : 0,
+             set_mode ? std::optional<uint32_t>(entry.mode & 07777) : std::nullopt);
   // The peer ends the data with its own status byte.
   if (peer_->ReadReply() == ScpPeer::Reply::kFatal) return false;
   if (noted_error.empty()) return peer_->SendOk();

@@ -125,6 +125,7 @@ bool ScpSource::SendPath(std::string name) {
   if (reply != ScpPeer::Reply::kOk) return reply == ScpPeer::Reply::kWarning;
   std::string read_error;
   if (!SendFileData(fd.get(), st.st_size, &read_error)) return false;
+  ReportFile(flags_, FileOp::kRead, name, read_error.empty() ? static_cast<uint64_t>(st.st_size) : 0);
   if (read_error.empty()) {
     if (!peer_->SendOk()) return false;
   } else {

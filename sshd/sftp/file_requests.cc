@@ -68,6 +68,8 @@ absl::Status Session::Open(uint32_t id, WireReader& in, ReplyWriter& out) {
   const mode_t mode = (attrs.flags & kAttrPermissions) ? attrs.permissions & 07777 : 0666;
   // O_NONBLOCK so that opening a FIFO with no peer cannot stall the whole session (OpenSSH's
   // server hangs there); it is cleared again for everything but FIFOs.
+  struct stat before;
+  const bool creates = (flags & O_CREAT) != 0 && lstat(path.c_str(), &before) != 0;
   int fd;
   do {
     fd = open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
@@ -81,7 +83,9 @@ absl::Status Session::Open(uint32_t id, WireReader& in, ReplyWriter& out) {
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   }
   const bool append = (flags & O_APPEND) != 0;
-  SendHandle(out, id, *handles_.AddFile(OpenFile{UniqueFd(fd), std::move(path), append}));
+  const bool writable = (flags & O_ACCMODE) != O_RDONLY;
+  if (creates) Report(FileOp::kCreated, path);
+  SendHandle(out, id, *handles_.AddFile(OpenFile{UniqueFd(fd), std::move(path), append, writable}));
   return absl::OkStatus();
 }
 
@@ -111,6 +115,7 @@ absl::Status Session::Close(uint32_t id, WireReader& in, ReplyWriter& out) {
     SendInvalidHandle(out, id);
     return absl::OkStatus();
   }
+  if (const OpenFile* file = handles_.File(handle); file != nullptr) ReportClosed(*file);
   const int err = handles_.Close(handle);
   if (err != 0) {
     SendErrno(out, id, err);
@@ -152,6 +157,7 @@ absl::Status Session::Read(uint32_t id, WireReader& in, ReplyWriter& out) {
     SendStatus(out, id, kFxEof);
     return absl::OkStatus();
   }
+  file->bytes_read += static_cast<uint64_t>(n);
   out.Unreserve(length - static_cast<size_t>(n));
   out.PatchU32(length_mark, static_cast<uint32_t>(n));
   out.Finish();
@@ -188,6 +194,7 @@ absl::Status Session::Write(uint32_t id, WireReader& in, ReplyWriter& out) {
       return absl::OkStatus();
     }
     done += static_cast<size_t>(n);
+    file->bytes_written += static_cast<uint64_t>(n);
   }
   SendStatus(out, id, kFxOk);
   return absl::OkStatus();
@@ -269,7 +276,9 @@ absl::Status Session::Fsetstat(uint32_t id, WireReader& in, ReplyWriter& out) {
     SendInvalidHandle(out, id);
     return absl::OkStatus();
   }
-  SendErrno(out, id, ApplyAttrs(attrs, AttrTarget{AttrTarget::kFd, nullptr, fd}));
+  const int err = ApplyAttrs(attrs, AttrTarget{AttrTarget::kFd, nullptr, fd});
+  if (err == 0) ReportSetstat(attrs, HandlePath(handle));
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -368,6 +377,8 @@ absl::Status Session::CopyData(uint32_t id, WireReader& in, ReplyWriter& out) {
     }
     from_offset += static_cast<uint64_t>(n);
     to_offset += static_cast<uint64_t>(n);
+    from->bytes_read += static_cast<uint64_t>(n);
+    to->bytes_written += static_cast<uint64_t>(n);
     if (!to_eof) left -= static_cast<uint64_t>(n);
   }
   SendStatus(out, id, kFxOk);

@@ -29,6 +29,9 @@ struct OpenFile {
   UniqueFd fd;
   std::string path;     // absolute, as opened
   bool append = false;  // opened with SSH_FXF_APPEND: writes go to the end
+  bool writable = false;       // opened for writing (reported as "written" at close)
+  uint64_t bytes_read = 0;     // summed for the audit trail's one event per file
+  uint64_t bytes_written = 0;
 };
 
 struct OpenDir {
@@ -57,6 +60,14 @@ class HandleTable {
 
   // Closes the entry: 0, or the errno of close(2)/closedir(3); EBADF for an unknown handle.
   int Close(absl::string_view handle);
+
+  // Calls f(const OpenFile&) for every open file (to report those a session leaves open).
+  template <typename F>
+  void ForEachFile(F f) const {
+    for (const Slot& slot : slots_) {
+      if (slot.file) f(*slot.file);
+    }
+  }
 
   size_t size() const { return open_; }
   size_t max_handles() const { return max_handles_; }

@@ -73,7 +73,9 @@ absl::Status Session::Setstat(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!in.ok()) return Truncated();
   std::string path;
   if (!PathArg(raw, out, id, &path)) return absl::OkStatus();
-  SendErrno(out, id, ApplyAttrs(attrs, AttrTarget{AttrTarget::kPath, path.c_str()}));
+  const int err = ApplyAttrs(attrs, AttrTarget{AttrTarget::kPath, path.c_str()});
+  if (err == 0) ReportSetstat(attrs, path);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -83,7 +85,9 @@ absl::Status Session::Lsetstat(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!in.ok()) return Truncated();
   std::string path;
   if (!PathArg(raw, out, id, &path)) return absl::OkStatus();
-  SendErrno(out, id, ApplyAttrs(attrs, AttrTarget{AttrTarget::kPathNoFollow, path.c_str()}));
+  const int err = ApplyAttrs(attrs, AttrTarget{AttrTarget::kPathNoFollow, path.c_str()});
+  if (err == 0) ReportSetstat(attrs, path);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -92,7 +96,9 @@ absl::Status Session::Remove(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!in.ok()) return Truncated();
   std::string path;
   if (!PathArg(raw, out, id, &path)) return absl::OkStatus();
-  SendErrno(out, id, unlink(path.c_str()) == 0 ? 0 : errno);
+  const int err = unlink(path.c_str()) == 0 ? 0 : errno;
+  if (err == 0) Report(FileOp::kRemoved, path);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -104,7 +110,9 @@ absl::Status Session::Mkdir(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!PathArg(raw, out, id, &path)) return absl::OkStatus();
   // The kernel applies the umask, as for OpenSSH's sftp-server.
   const mode_t mode = (attrs.flags & kAttrPermissions) ? attrs.permissions & 07777 : 0777;
-  SendErrno(out, id, mkdir(path.c_str(), mode) == 0 ? 0 : errno);
+  const int err = mkdir(path.c_str(), mode) == 0 ? 0 : errno;
+  if (err == 0) Report(FileOp::kMkdir, path);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -113,7 +121,9 @@ absl::Status Session::Rmdir(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!in.ok()) return Truncated();
   std::string path;
   if (!PathArg(raw, out, id, &path)) return absl::OkStatus();
-  SendErrno(out, id, rmdir(path.c_str()) == 0 ? 0 : errno);
+  const int err = rmdir(path.c_str()) == 0 ? 0 : errno;
+  if (err == 0) Report(FileOp::kRmdir, path);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -142,7 +152,9 @@ absl::Status Session::Rename(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!PathArg(raw_from, out, id, &from) || !PathArg(raw_to, out, id, &to)) {
     return absl::OkStatus();
   }
-  SendErrno(out, id, RenameNoReplace(from, to));
+  const int err = RenameNoReplace(from, to);
+  if (err == 0) Report(FileOp::kRenamed, from, to);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -154,7 +166,9 @@ absl::Status Session::PosixRename(uint32_t id, WireReader& in, ReplyWriter& out)
   if (!PathArg(raw_from, out, id, &from) || !PathArg(raw_to, out, id, &to)) {
     return absl::OkStatus();
   }
-  SendErrno(out, id, rename(from.c_str(), to.c_str()) == 0 ? 0 : errno);
+  const int err = rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+  if (err == 0) Report(FileOp::kRenamed, from, to);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -189,7 +203,9 @@ absl::Status Session::Symlink(uint32_t id, WireReader& in, ReplyWriter& out) {
   }
   // The target is stored as given: a relative target is relative to the link's directory.
   const std::string target_text(target);
-  SendErrno(out, id, symlink(target_text.c_str(), link_path.c_str()) == 0 ? 0 : errno);
+  const int err = symlink(target_text.c_str(), link_path.c_str()) == 0 ? 0 : errno;
+  if (err == 0) Report(FileOp::kSymlink, link_path, target_text);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 
@@ -201,7 +217,9 @@ absl::Status Session::Hardlink(uint32_t id, WireReader& in, ReplyWriter& out) {
   if (!PathArg(raw_from, out, id, &from) || !PathArg(raw_to, out, id, &to)) {
     return absl::OkStatus();
   }
-  SendErrno(out, id, link(from.c_str(), to.c_str()) == 0 ? 0 : errno);
+  const int err = link(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+  if (err == 0) Report(FileOp::kLink, to, from);
+  SendErrno(out, id, err);
   return absl::OkStatus();
 }
 

@@ -76,6 +76,33 @@ Session::Session(const SftpServerOptions& options)
       max_read_(MaxReadFor(options.max_message)),
       max_reply_(std::max<size_t>(options.max_message, kMinReplySize)) {}
 
+Session::~Session() {
+  handles_.ForEachFile([this](const OpenFile& f) { ReportClosed(f); });
+}
+
+void Session::Report(FileOp op, const std::string& path, const std::string& target,
+                     uint64_t bytes, std::optional<uint32_t> mode) {
+  if (options_.observer == nullptr) return;
+  options_.observer->OnFileEvent(FileEvent{op, "sftp", path, target, bytes, mode});
+}
+
+void Session::ReportSetstat(const FileAttrs& attrs, const std::string& path) {
+  std::optional<uint32_t> mode;
+  if (attrs.flags & kAttrPermissions) mode = attrs.permissions & 07777;
+  Report(FileOp::kSetstat, path, "", 0, mode);
+}
+
+std::string Session::HandlePath(absl::string_view handle) {
+  if (OpenFile* file = handles_.File(handle)) return file->path;
+  if (OpenDir* dir = handles_.Dir(handle)) return dir->path;
+  return "";
+}
+
+void Session::ReportClosed(const OpenFile& file) {
+  if (file.writable) Report(FileOp::kWritten, file.path, "", file.bytes_written);
+  if (!file.writable || file.bytes_read > 0) Report(FileOp::kRead, file.path, "", file.bytes_read);
+}
+
 absl::Status Session::Handle(absl::string_view packet, ReplyWriter* reply) {
   WireReader in(reinterpret_cast<const uint8_t*>(packet.data()), packet.size());
   const uint8_t type = in.U8();

@@ -29,6 +29,8 @@ namespace hatch::sftp {
 class Session {
  public:
   explicit Session(const SftpServerOptions& options);
+  // Reports the files still open to the observer (their handles close with the table).
+  ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -107,6 +109,15 @@ class Session {
   int HandleFd(absl::string_view handle);
   // A truncated request: fatal, as in OpenSSH.
   static absl::Status Truncated() { return absl::InvalidArgumentError("truncated request"); }
+  // Tells options_.observer (if any) about a file event.
+  void Report(FileOp op, const std::string& path, const std::string& target = "",
+              uint64_t bytes = 0, std::optional<uint32_t> mode = std::nullopt);
+  // Reports a successful SETSTAT-type request on `path`.
+  void ReportSetstat(const FileAttrs& attrs, const std::string& path);
+  // The path a file or directory handle was opened with ("" for none).
+  std::string HandlePath(absl::string_view handle);
+  // Reports a file's transfers when its handle is closed.
+  void ReportClosed(const OpenFile& file);
   // The reply to a write-type request in a read-only session.
   void SendReadOnly(ReplyWriter& out, uint32_t id);
 

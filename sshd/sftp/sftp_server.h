@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "sshd/file_observer.h"
+
 namespace hatch::sftp {
 
 struct SftpServerOptions {
@@ -20,6 +22,7 @@ struct SftpServerOptions {
   size_t max_handles = 256;     // open handles per session
   uint32_t max_message = 256 * 1024;  // the largest request accepted (limits@openssh.com
                                       // reports it)
+  FileObserver* observer = nullptr;   // audit events (not owned; outlives the server)
 };
 
 // Serves SFTP v3 on in_fd/out_fd (which may be the same socket) until EOF on in_fd or a

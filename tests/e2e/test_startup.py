@@ -194,13 +194,20 @@ def test_log_level_info_drops_debug_lines(sshd_factory, ssh):
     assert not d.find_logs("sshd.host-key")
 
 
-def test_log_level_fatal_as_the_runtime_runs_it_logs_nothing(sshd_factory, ssh):
+def test_log_level_fatal_as_the_runtime_runs_it_logs_only_the_audit_trail(sshd_factory, ssh):
+    # Issue 14: the audit trail is written whatever -logLevel says; nothing else is.
     d = sshd_factory.start(log_level="fatal")
     r = ssh.run(d, "echo works")
     assert r.stdout == b"works\n"
     assert d.stop() == 0
-    assert d.stdout_lines == []
+    messages = d.log_messages()
+    assert "sshd.audit.session.ended" in messages
+    assert all(m.startswith("sshd.audit.") for m in messages), messages
     assert d.stderr_lines == []
+    quiet = sshd_factory.start("-auditLog=none", log_level="fatal")
+    assert ssh.run(quiet, "echo works").stdout == b"works\n"
+    assert quiet.stop() == 0
+    assert quiet.stdout_lines == [] and quiet.stderr_lines == []
 
 
 def test_every_line_is_one_write(sshd, pm):

@@ -198,5 +198,36 @@ TEST_F(ConfigTest, RejectsBadPreauthFlags) {
   }
 }
 
+TEST_F(ConfigTest, AuditAndRecordingFlags) {
+  Argv defaults({"diego-sshd", "-allowUnauthenticatedClients"});
+  absl::StatusOr<Config> c = ParseConfig(defaults.argc(), defaults.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->audit_log, "stdout");
+  EXPECT_EQ(c->record_sessions, "");
+  EXPECT_EQ(c->record_max_bytes, 64u << 20);
+
+  Argv a({"diego-sshd", "-allowUnauthenticatedClients", "-auditLog=none", "-recordSessions=/tmp",
+          "-recordMaxBytes=100000"});
+  c = ParseConfig(a.argc(), a.argv());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->audit_log, "none");
+  EXPECT_EQ(c->record_sessions, "/tmp");
+  EXPECT_EQ(c->record_max_bytes, 100000u);
+}
+
+TEST_F(ConfigTest, RejectsAMissingRecordingDirectory) {
+  Argv no_dir({"diego-sshd", "-allowUnauthenticatedClients", "-recordSessions=/nonexistent/dir"});
+  absl::StatusOr<Config> c = ParseConfig(no_dir.argc(), no_dir.argv());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("-recordSessions"), std::string::npos);
+}
+
+TEST_F(ConfigTest, RejectsATinyRecordingCap) {
+  Argv tiny({"diego-sshd", "-allowUnauthenticatedClients", "-recordMaxBytes=10"});
+  absl::StatusOr<Config> c = ParseConfig(tiny.argc(), tiny.argv());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("-recordMaxBytes"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hatch

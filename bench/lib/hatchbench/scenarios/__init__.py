@@ -3,14 +3,16 @@
 forward.py: issue 4's -L/-R throughput and 100 short connections through one tunnel.
 appenv.py: issue 7's cost of a session in the app's environment (-appEnvironment).
 sandbox.py: issue 14's cost of confining a session (baseline filter, -readOnly).
+record.py: issue 14's cost of the audit trail and of session recordings.
 """
 from .appenv import AppEnvironment
 from .files import FileTransfer
 from .forward import Forward
 from .latency import Latency
 from .memory import Memory
+from .record import Recording
 from .sandbox import Sandbox
 from .throughput import Throughput
 
-ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment, Sandbox)
+ALL = (Latency, Memory, Throughput, FileTransfer, Forward, AppEnvironment, Sandbox, Recording)
 BY_KEY = {cls.key: cls for cls in ALL}
