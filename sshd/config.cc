@@ -22,11 +22,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
-ABSL_FLAG(std::string, address, "127.0.0.1:2222", "listen address (host:port)");
+// Each default is written once, in Config (config.h); a flag whose type differs from its
+// field (a string parsed into a struct or an enum) spells the same default in its own syntax.
+static const hatch::Config kDefault;
+
+ABSL_FLAG(std::string, address, kDefault.address, "listen address (host:port)");
 ABSL_FLAG(std::string, hostKey, "", "PEM or OpenSSH private host key; empty: a fresh ed25519 key");
 ABSL_FLAG(std::string, authorizedKey, "", "public key in authorized_keys format");
-ABSL_FLAG(bool, allowUnauthenticatedClients, false, "allow clients with no authentication");
-ABSL_FLAG(bool, inheritDaemonEnv, false, "give sessions the daemon's environment");
+ABSL_FLAG(bool, allowUnauthenticatedClients, kDefault.allow_unauthenticated_clients, "allow clients with no authentication");
+ABSL_FLAG(bool, inheritDaemonEnv, kDefault.inherit_daemon_env, "give sessions the daemon's environment");
 ABSL_FLAG(std::string, allowedCiphers, "", "comma-separated cipher allow-list");
 ABSL_FLAG(std::string, allowedMACs, "", "comma-separated MAC allow-list");
 ABSL_FLAG(std::string, allowedKeyExchanges, "", "comma-separated key exchange allow-list");
@@ -34,46 +38,46 @@ ABSL_FLAG(std::string, allowedHostKeyAlgorithms, "", "comma-separated host key a
 ABSL_FLAG(std::string, logLevel, "info", "log level: debug, info, error or fatal");
 ABSL_FLAG(std::string, timeFormat, "unix-epoch", "accepted for diego-sshd compatibility");
 ABSL_FLAG(std::string, debugAddr, "", "accepted for diego-sshd compatibility (ignored)");
-ABSL_FLAG(absl::Duration, idleTimeout, absl::Minutes(5), "close a connection idle this long (0: never)");
-ABSL_FLAG(absl::Duration, keepaliveInterval, absl::Seconds(30), "server keepalive interval (0: off)");
-ABSL_FLAG(int, keepaliveCountMax, 3, "unanswered keepalives before a peer is dead");
-ABSL_FLAG(absl::Duration, loginGraceTime, absl::Seconds(60), "time to authenticate");
-ABSL_FLAG(int, maxAuthTries, 6, "authentication attempts per connection");
-ABSL_FLAG(int, maxSessions, 10, "open channels per connection");
-ABSL_FLAG(int, maxConnections, 100, "concurrent connections, authenticated or not");
+ABSL_FLAG(absl::Duration, idleTimeout, kDefault.idle_timeout, "close a connection idle this long (0: never)");
+ABSL_FLAG(absl::Duration, keepaliveInterval, kDefault.keepalive_interval, "server keepalive interval (0: off)");
+ABSL_FLAG(int, keepaliveCountMax, kDefault.keepalive_count_max, "unanswered keepalives before a peer is dead");
+ABSL_FLAG(absl::Duration, loginGraceTime, kDefault.login_grace_time, "time to authenticate");
+ABSL_FLAG(int, maxAuthTries, kDefault.max_auth_tries, "authentication attempts per connection");
+ABSL_FLAG(int, maxSessions, kDefault.max_sessions, "open channels per connection");
+ABSL_FLAG(int, maxConnections, kDefault.max_connections, "concurrent connections, authenticated or not");
 ABSL_FLAG(std::string, maxStartups, "20:30:60",
           "unauthenticated connections start:rate:full: from start refuse rate% at random, "
           "rising to 100% at full (or N: refuse at N)");
-ABSL_FLAG(int, perSourceMaxStartups, 10,
+ABSL_FLAG(int, perSourceMaxStartups, kDefault.per_source_max_startups,
           "unauthenticated connections per source address (IPv6: per /64); 0: no cap");
 ABSL_FLAG(std::string, preauthExemptSources, "",
           "comma-separated CIDRs (e.g. the platform's ssh proxy) outside the pre-auth budget");
-ABSL_FLAG(absl::Duration, preauthTimeout, absl::Seconds(10),
+ABSL_FLAG(absl::Duration, preauthTimeout, kDefault.preauth_timeout,
           "time from connect to the end of key exchange (at most -loginGraceTime)");
-ABSL_FLAG(absl::Duration, refusalLogInterval, absl::Seconds(10),
+ABSL_FLAG(absl::Duration, refusalLogInterval, kDefault.refusal_log_interval,
           "refused connections are logged as one line with counts per interval");
-ABSL_FLAG(absl::Duration, killGraceTime, absl::Seconds(2),
+ABSL_FLAG(absl::Duration, killGraceTime, kDefault.kill_grace_time,
           "at daemon shutdown: SIGHUP to SIGKILL delay for processes of open sessions");
 ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
-ABSL_FLAG(int, maxTunnels, 512, "concurrent local forward (direct-tcpip) channels per connection");
-ABSL_FLAG(int, maxRemoteListeners, 64, "remote forward (-R) listeners per connection");
-ABSL_FLAG(bool, appEnvironment, false,
+ABSL_FLAG(int, maxTunnels, kDefault.max_tunnels, "concurrent local forward (direct-tcpip) channels per connection");
+ABSL_FLAG(int, maxRemoteListeners, kDefault.max_remote_listeners, "remote forward (-R) listeners per connection");
+ABSL_FLAG(bool, appEnvironment, kDefault.app_environment,
           "run shell and exec sessions in the app's environment (classic, CNB or app process)");
 ABSL_FLAG(std::string, appDir, "", "with -appEnvironment: the app dir (default: per kind of app)");
-ABSL_FLAG(bool, readOnly, false,
+ABSL_FLAG(bool, readOnly, kDefault.read_only,
           "sessions cannot change the filesystem or signal the app (Landlock, Linux 6.12+); "
           "scp and sftp refuse writes; -R is refused");
-ABSL_FLAG(bool, syscallFilter, true,
+ABSL_FLAG(bool, syscallFilter, kDefault.syscall_filter,
           "sessions run under the baseline seccomp filter and with no_new_privs (false: "
           "neither, so setuid programs such as sudo work)");
-ABSL_FLAG(int, appPid, 0, "with -appEnvironment: the app process to take the environment of "
+ABSL_FLAG(int, appPid, kDefault.app_pid, "with -appEnvironment: the app process to take the environment of "
           "(default: the oldest process of this user outside hatch, when there is no droplet)");
-ABSL_FLAG(std::string, auditLog, "stdout",
+ABSL_FLAG(std::string, auditLog, kDefault.audit_log,
           "audit trail (sshd.audit.* lines, whatever -logLevel says): stdout, stderr, none or "
           "a file path (appended, mode 0600)");
 ABSL_FLAG(std::string, recordSessions, "",
           "record every shell and exec session as an asciicast v2 file in this directory");
-ABSL_FLAG(int64_t, recordMaxBytes, 64 << 20,
+ABSL_FLAG(int64_t, recordMaxBytes, static_cast<int64_t>(kDefault.record_max_bytes),
           "size cap of one recording; past it the recording stops with a marker");
 
 extern char** environ;
