@@ -143,14 +143,15 @@ int Connection::HandleAuth(ssh_message msg) {
   const Config& config = *state_->config;
   const char* user = ssh_message_auth_user(msg);
   const int method = ssh_message_subtype(msg);
+  // The offered public key (owned by the message), for the check and the audit trail.
+  ssh_key offered = method == SSH_AUTH_METHOD_PUBLICKEY ? ssh_message_auth_pubkey(msg) : nullptr;
   bool counts = true;
   if (method == SSH_AUTH_METHOD_NONE) {
     counts = false;  // clients probe with "none" first; OpenSSH does not count it either
     if (config.allow_unauthenticated_clients) authenticated_ = true;
   } else if (method == SSH_AUTH_METHOD_PUBLICKEY) {
-    ssh_key key = ssh_message_auth_pubkey(msg);
-    const bool match = !state_->authorized_key_blob.empty() && key != nullptr &&
-                       PublicKeyMatches(state_->authorized_key_blob, key);
+    const bool match = !state_->authorized_key_blob.empty() && offered != nullptr &&
+                       PublicKeyMatches(state_->authorized_key_blob, offered);
     const int sig_state = ssh_message_auth_publickey_state(msg);
     if (match && sig_state == SSH_PUBLICKEY_STATE_NONE) {
       ssh_message_auth_reply_pk_ok_simple(msg);  // "this key would do": no attempt used up
@@ -168,8 +169,7 @@ int Connection::HandleAuth(ssh_message msg) {
     ReleaseUnusedCodePages();
     ssh_message_auth_reply_success(msg, 0);
     user_ = user != nullptr ? user : "";
-    audit_.LoginSucceeded(user_, AuthMethodName(method),
-                          method == SSH_AUTH_METHOD_PUBLICKEY ? ssh_message_auth_pubkey(msg) : nullptr,
+    audit_.LoginSucceeded(user_, AuthMethodName(method), offered,
                           GetNegotiatedAlgorithms(session_.get()));
     MarkActivity();
     LogInfo("connection.authenticated", {{"peer", peer_}, {"user", user_}});
@@ -177,8 +177,7 @@ int Connection::HandleAuth(ssh_message msg) {
   }
   // A "none" probe is no login attempt; every other refusal is (one per offered key).
   if (counts) {
-    audit_.LoginFailed(user != nullptr ? user : "", AuthMethodName(method),
-                       method == SSH_AUTH_METHOD_PUBLICKEY ? ssh_message_auth_pubkey(msg) : nullptr);
+    audit_.LoginFailed(user != nullptr ? user : "", AuthMethodName(method), offered);
   }
   if (counts && ++failed_auths_ >= config.max_auth_tries) {
     LogInfo("connection.too-many-auth-failures", {{"peer", peer_}, {"attempts", failed_auths_}});
