@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <libssh/server.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +14,19 @@ namespace {
 
 // Stop reading sources while the socket holds this much unsent data.
 constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
+// A read takes at most this much; the same size goes to the sink at a time.
 constexpr size_t kChunk = 64 * 1024;
+// Once a source fills a whole kChunk read it is a bulk stream (a download, a tunnel): it is
+// then read kBulkChunk at a time into a buffer of the pump's own, and a pipe is grown to
+// kBulkPipe, so that the command writes longer before it blocks and each read, packet
+// batch, send and poll-loop turn moves more bytes (on a VM where a system call costs a
+// microsecond, they are most of the CPU per byte that is not the cipher). Interactive
+// sessions never allocate the buffer or grow a pipe. 1 MiB is Linux's default
+// pipe-max-size, which an unprivileged process may set.
+constexpr size_t kBulkChunk = 256 * 1024;
+constexpr int kBulkPipe = 1024 * 1024;
+// A turn of the poll loop reads a source at most this much before other fds get their turn.
+constexpr size_t kMaxReadPerTurn = 1024 * 1024;
 
 }  // namespace
 
@@ -74,7 +88,7 @@ bool ChannelPump::input_done() const {
 int ChannelPump::Budget() const {
   if (stopped_ || output_closed_) return 0;
   if (ssh_session_pending_output(ctx_->session()) > kMaxPendingOutput) return 0;
-  return static_cast<int>(std::min<uint32_t>(ssh_channel_window_size(channel_), kChunk));
+  return static_cast<int>(std::min<uint32_t>(ssh_channel_window_size(channel_), kBulkChunk));
 }
 
 int ChannelPump::OnChannelData(const void* data, uint32_t len) {
@@ -100,6 +114,11 @@ size_t ChannelPump::Write(const char* data, size_t len) {
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A full pipe is a bulk upload: grown once (as a bulk source is), then written on.
+      if (!sink_grown_) {
+        sink_grown_ = true;
+        if (GrowPipe(sink_)) continue;
+      }
       sink_blocked_ = true;
       break;
     } else {
@@ -173,12 +192,21 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
     if (!s->unsent.empty()) return ReadResult::kNoWindow;
   }
   if (s->eof) return ReadResult::kEnd;
-  const int budget = Budget();
+  int budget = Budget();
   if (budget <= 0) return ReadResult::kNoWindow;
-  char buf[kChunk];
+  char small[kChunk];
+  char* buf = small;
+  if (s->bulk) {
+    if (!bulk_buf_) bulk_buf_ = std::make_unique<char[]>(kBulkChunk);
+    buf = bulk_buf_.get();
+  } else {
+    budget = std::min(budget, static_cast<int>(kChunk));
+  }
   ssize_t n = ::read(s->fd, buf, static_cast<size_t>(budget));
   if (n > 0) {
     ctx_->MarkActivity();
+    s->filled = static_cast<size_t>(n) == static_cast<size_t>(budget);
+    if (s->filled && !s->bulk && static_cast<size_t>(n) == kChunk) BecomeBulk(s);
     bytes_out_ += static_cast<uint64_t>(n);
     if (tap_ != nullptr) tap_->OnOutput(buf, static_cast<size_t>(n), s->extended);
     Send(s, buf, static_cast<size_t>(n));
@@ -192,12 +220,30 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
   return ReadResult::kEnd;
 }
 
+// Best effort; true if `fd` is a pipe that is now larger.
+bool ChannelPump::GrowPipe(int fd) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return false;
+  const int size = fcntl(fd, F_GETPIPE_SZ);
+  return size >= 0 && size < kBulkPipe && fcntl(fd, F_SETPIPE_SZ, kBulkPipe) > size;
+}
+
+void ChannelPump::BecomeBulk(Source* s) {
+  s->bulk = true;
+  GrowPipe(s->fd);
+}
+
 void ChannelPump::OnReady(int fd, short revents) {
   if (stopped_) return;
   if (fd == sink_ && (revents & (POLLOUT | POLLERR | POLLHUP)) != 0) sink_blocked_ = false;
   if ((revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
     for (Source& s : sources_) {
-      if (s.fd == fd) Read(&s);
+      if (s.fd != fd) continue;
+      // A read that filled its whole budget probably left more behind: read on (saving a
+      // poll per read) while the window allows, up to kMaxReadPerTurn.
+      const uint64_t start = bytes_out_;
+      while (Read(&s) == ReadResult::kData && s.filled && bytes_out_ - start < kMaxReadPerTurn) {
+      }
     }
   }
 }

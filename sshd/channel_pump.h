@@ -96,10 +96,14 @@ class ChannelPump {
     bool eof = false;      // nothing more to read
     std::string unsent;    // read, but not taken by libssh yet (it takes none while re-keying)
     bool sending = false;  // inside ssh_channel_write, which may run this pump's callbacks
+    bool bulk = false;     // has filled a whole read: read in bulk (see channel_pump.cc)
+    bool filled = false;   // the last read took all it asked for
   };
   enum class ReadResult { kData, kWouldBlock, kEnd, kNoWindow };
 
   ReadResult Read(Source* source);
+  void BecomeBulk(Source* source);
+  static bool GrowPipe(int fd);
   size_t WriteToChannel(Source* source, const char* data, size_t len);
   void Send(Source* source, const char* data, size_t len);  // keeps what libssh did not take
   void FlushUnsent(Source* source);
@@ -115,12 +119,14 @@ class ChannelPump {
   int sink_ = -1;
   std::string staged_;            // pulled out of libssh, not yet taken by the sink
   bool sink_blocked_ = false;     // the sink took less than offered: wait for POLLOUT
+  bool sink_grown_ = false;       // the sink was found full once (and grown if a pipe)
   bool libssh_holds_ = false;     // libssh's buffer has data the callback did not consume
   bool sink_failed_ = false;
   bool client_eof_ = false;
   bool stopped_ = false;
   bool output_closed_ = false;
   std::map<int, std::unique_ptr<FdWatch>> watches_;
+  std::unique_ptr<char[]> bulk_buf_;  // for bulk sources' reads, allocated on first use
   PumpTap* tap_ = nullptr;
   uint64_t bytes_out_ = 0;
   uint64_t bytes_in_ = 0;

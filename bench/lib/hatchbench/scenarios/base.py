@@ -20,21 +20,31 @@ MIB = 1024 * 1024
 
 
 class Target:
-    """hatch's figure `op` (<= or >=) another server's figure + plus; vs=None: just `plus`."""
+    """hatch's figure `op` (<= or >=) `factor` x another server's figure + plus (vs=None:
+    just `plus`); with `cap`, hatch's figure must also be at most `cap`."""
 
-    def __init__(self, vs, op, plus=0.0, text=None):
-        self.vs, self.op, self.plus = vs, op, plus
-        self.text = text or f"hatch {op} {vs}" + (f" + {plus:g}" if plus else "")
+    def __init__(self, vs, op, plus=0.0, text=None, factor=1.0, cap=None):
+        self.vs, self.op, self.plus, self.factor, self.cap = vs, op, plus, factor, cap
+        self.text = text or (f"hatch {op} " + (f"{factor:g}x " if factor != 1.0 else "") +
+                             f"{vs}" + (f" + {plus:g}" if plus else "") +
+                             (f", <= {cap:g}" if cap is not None else ""))
 
     def check(self, values):
         h = values.get("hatch")
         o = values.get(self.vs) if self.vs else 0.0
         if h is None or o is None:
             return None
-        return h <= o + self.plus if self.op == "<=" else h >= o + self.plus
+        bound = self.factor * o + self.plus
+        ok = h <= bound if self.op == "<=" else h >= bound
+        return ok and (self.cap is None or h <= self.cap)
 
     def to_json(self):
-        return {"vs": self.vs, "op": self.op, "plus": self.plus, "text": self.text}
+        return {"vs": self.vs, "op": self.op, "plus": self.plus, "factor": self.factor,
+                "cap": self.cap, "text": self.text}
+
+
+# Issue 15's target for server CPU per GiB: at most half of OpenSSH's and at most 1.0 s.
+CPU_PER_GIB_TARGET = Target("openssh", "<=", factor=0.5, cap=1.0)
 
 
 class Row:
@@ -185,7 +195,30 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
     server.wait_quiescent()
     cpu1 = server.cpu_seconds()
     return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0,
-            "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib}
+            "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib,
+            "command_cpu_s": command_cpu(err)}
+
+
+# An exec transfer's remote command runs under GNU time with this format, which prints the
+# command's own CPU seconds on the session's stderr when it ends.
+COMMAND_CPU_MARK = "hatchbench-command-cpu"
+
+
+def timed_command(command):
+    """`command` wrapped so that its own CPU use can be told apart from the server's."""
+    return f"/usr/bin/time -f '{COMMAND_CPU_MARK} %U %S' {command}"
+
+
+def command_cpu(stderr_text):
+    """The CPU seconds timed_command() reported on stderr, or None."""
+    for line in stderr_text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == COMMAND_CPU_MARK:
+            try:
+                return float(parts[1]) + float(parts[2])
+            except ValueError:
+                return None
+    return None
 
 
 def _drain(p, deadline, keep, progress=None, watch=False):

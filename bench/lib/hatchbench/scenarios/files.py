@@ -9,7 +9,8 @@ transfer under 8 MiB.
 """
 import os
 
-from .base import MIB, Row, Scenario, Target, median, timed_transfer
+from .base import (CPU_PER_GIB_TARGET, MIB, Row, Scenario, Target, median,
+                   timed_transfer)
 from ..user import BenchError
 
 OPS = (  # key, label, tool, direction
@@ -60,7 +61,8 @@ class FileTransfer(Scenario):
                 rows.append(Row(f"files.{key}", f"{label} {_size(mib)}", "MB/s", "higher", mbps,
                                 target=Target("openssh", ">="), missing=miss, fmt="{:.0f}"))
                 rows.append(Row(f"files_cpu.{key}", f"  server CPU per GiB, {label}", "s",
-                                "lower", cpu, missing=miss, fmt="{:.2f}"))
+                                "lower", cpu, target=CPU_PER_GIB_TARGET, missing=miss,
+                                fmt="{:.2f}"))
                 for k, v in raw.items():
                     peak_rows[k] = max([peak_rows.get(k, 0)] + [r["peak_conn_rss_kib"] for r in v])
                     pss = [r["peak_conn_pss_kib"] for r in v if r["peak_conn_pss_kib"] is not None]

@@ -30,7 +30,8 @@ import time
 from .. import procmem
 from ..servers import free_port
 from ..user import BenchError
-from .base import MIB, Row, Scenario, Target, median, p90, read_line
+from .base import (CPU_PER_GIB_TARGET, MIB, Row, Scenario, Target, median, p90,
+                   read_line)
 
 PY = "/usr/bin/python3"  # Debian's: the bench user cannot run root's pyenv
 PEER_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
@@ -126,7 +127,7 @@ class Forward(Scenario):
             rows.append(Row(f"forward.{key}", f"{label} {szl}", "MB/s", "higher", mbps,
                             target=Target("openssh", ">="), missing=miss, fmt="{:.0f}"))
             rows.append(Row(f"forward_cpu.{key}", f"  server CPU per GiB, {label}", "s",
-                            "lower", cpu, missing=miss, fmt="{:.2f}"))
+                            "lower", cpu, target=CPU_PER_GIB_TARGET, missing=miss, fmt="{:.2f}"))
         rows.append(Row("forward.peak_conn_rss", "peak RSS of a forwarding connection", "MiB",
                         "lower", {k: v / 1024 for k, v in peak_rss.items()}))
         rows.append(Row("forward.peak_conn_pss", "peak PSS of a forwarding connection", "MiB",
