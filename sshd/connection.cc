@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "sshd/bulk_receive.h"
 #include "sshd/fork_secrets.h"
 #include "sshd/keys.h"
 #include "sshd/log.h"
@@ -88,8 +89,10 @@ int Connection::Run() {
 
   last_activity_ = absl::Now();
   next_keepalive_ = last_activity_ + config.keepalive_interval;
+  BulkReceive bulk(ssh_get_fd(session), 500);
+  int timeout_ms = 500;
   while (!stopping_) {
-    int rc = ssh_event_dopoll(event_.get(), 500);
+    int rc = ssh_event_dopoll(event_.get(), timeout_ms);
     ReapChildren();
     PollChannels();
     if (rc == SSH_ERROR || (ssh_get_status(session) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
@@ -98,6 +101,7 @@ int Connection::Run() {
       break;
     }
     CheckTimers();
+    timeout_ms = bulk.AfterTurn(received_.in_bytes, absl::Now());
   }
   EndSessions(daemon_stopping_);
   if (ssh_is_connected(session)) ssh_disconnect(session);
