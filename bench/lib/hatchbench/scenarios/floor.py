@@ -1,0 +1,46 @@
+"""The floor of an exec download's server CPU on this machine (issue 15).
+
+tools/floor.c does only what every SSH server must do per byte of `head -c N /dev/zero`
+sent down an exec channel: read the command's pipe (256 KiB reads, 1 MiB pipe), seal each
+32 KiB packet in place with the cipher (OpenSSL EVP, a nonce per packet), send it to a
+loopback TCP reader. No SSH framing, window or poll loop: a lower bound for throughput.py's
+"the daemon alone" rows, measured in the same run. Its own CPU (getrusage, the command and
+the reader excluded) per GiB, median of the runs; `none` is the kernel's part alone (the
+pipe and the loopback TCP stack, whose receive side runs on the sender's CPU).
+"""
+import os
+import subprocess
+
+from .base import MIB, Row, Scenario, median
+from ..user import BenchError
+
+CIPHERS = ("none", "aes128-gcm", "chacha20-poly1305")
+SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
+                      "floor.c")
+
+
+class Floor(Scenario):
+    key = "floor"
+    title = "the floor: moving exec output with no SSH (pipe, cipher, TCP)"
+    issue = 15
+
+    def run(self, ctx):
+        mib, runs = (64, 1) if ctx.quick else (512, 3)
+        runs = ctx.runs or runs
+        binary = ctx.ws.path("floor")
+        r = subprocess.run(["cc", "-O2", "-o", binary, SOURCE, "-lcrypto"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        if r.returncode != 0:
+            raise BenchError(f"floor: cc failed: {r.stdout.decode(errors='replace')[-300:]}")
+        os.chmod(binary, 0o755)
+        raw = {c: [] for c in CIPHERS}
+        for _ in range(runs):
+            for c in CIPHERS:
+                out = ctx.user.check_output([binary, c, str(mib * MIB)], timeout=60 + mib / 5)
+                tag, cpu, moved = out.split()
+                if tag != "floor" or int(moved) != mib * MIB:
+                    raise BenchError(f"floor: {c}: moved {moved} bytes, expected {mib * MIB}")
+                raw[c].append(float(cpu) * 1024 / mib)
+        ctx.details["floor"] = {"mib": mib, "runs": runs, "cpu_s_per_gib": raw}
+        return [Row(f"floor.{c}", f"floor CPU per GiB, exec down with no SSH, cipher {c}", "s",
+                    None, {"hatch": median(v)}, fmt="{:.2f}") for c, v in raw.items()]

@@ -1,0 +1,103 @@
+// The floor: the CPU an exec download costs a server that does nothing but move the bytes.
+//
+// floor CIPHER BYTES: starts `head -c BYTES /dev/zero` on a 1 MiB pipe (as a server would
+// start the session's command), and a sink child that accepts one loopback TCP connection
+// and reads it to EOF (as the client would). This process then does what any SSH server
+// must do per byte, and nothing else: read the pipe 256 KiB at a time, seal each 32 KiB
+// "packet" in place with CIPHER (none, aes128-gcm or chacha20-poly1305, OpenSSL EVP with a
+// fresh nonce per packet), and send it (MSG_MORE between a read's packets). No SSH framing,
+// no window, no poll loop. Prints its own CPU seconds (children excluded) and the bytes
+// moved: "floor <cpu-seconds> <bytes>".
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char* what) {
+  perror(what);
+  exit(1);
+}
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: floor none|aes128-gcm|chacha20-poly1305 BYTES\n");
+    return 2;
+  }
+  const EVP_CIPHER* cipher = NULL;
+  if (strcmp(argv[1], "aes128-gcm") == 0) cipher = EVP_aes_128_gcm();
+  else if (strcmp(argv[1], "chacha20-poly1305") == 0) cipher = EVP_chacha20_poly1305();
+  else if (strcmp(argv[1], "none") != 0) die("cipher");
+  const char* bytes = argv[2];
+
+  int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof addr;
+  if (lst < 0 || bind(lst, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lst, 1) != 0 ||
+      getsockname(lst, (struct sockaddr*)&addr, &alen) != 0)
+    die("listen");
+  pid_t sink = fork();
+  if (sink == 0) {
+    int c = accept(lst, NULL, NULL);
+    static char buf[1 << 20];
+    while (read(c, buf, sizeof buf) > 0) {
+    }
+    _exit(0);
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
+  fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+  pid_t cmd = fork();
+  if (cmd == 0) {
+    dup2(p[1], 1);
+    execlp("head", "head", "-c", bytes, "/dev/zero", (char*)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0 || connect(s, (struct sockaddr*)&addr, sizeof addr) != 0) die("connect");
+
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  unsigned char key[32] = {1}, nonce[12] = {2}, tag[16];
+  if (cipher != NULL) EVP_EncryptInit_ex(ctx, cipher, NULL, key, nonce);
+  static unsigned char buf[256 * 1024];
+  long long moved = 0;
+  ssize_t n;
+  while ((n = read(p[0], buf, sizeof buf)) > 0) {
+    moved += n;
+    for (ssize_t off = 0; off < n; off += 32768) {
+      const int len = n - off < 32768 ? (int)(n - off) : 32768;
+      if (cipher != NULL) {
+        int out;
+        nonce[11]++;
+        EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce);
+        EVP_EncryptUpdate(ctx, buf + off, &out, buf + off, len);
+        EVP_EncryptFinal_ex(ctx, tag, &out);
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag);
+      }
+      const int more = off + 32768 < n ? MSG_MORE : 0;
+      for (int done = 0; done < len;) {
+        ssize_t w = send(s, buf + off + done, len - done, more | MSG_NOSIGNAL);
+        if (w <= 0) die("send");
+        done += (int)w;
+      }
+    }
+  }
+  close(s);
+  int status;
+  waitpid(cmd, &status, 0);
+  waitpid(sink, &status, 0);
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  printf("floor %.3f %lld\n",
+         r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6,
+         moved);
+  return 0;
+}
