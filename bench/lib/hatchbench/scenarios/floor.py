@@ -1,12 +1,14 @@
-"""The floor of an exec download's server CPU on this machine (issue 15).
+"""The floor of a download's server CPU on this machine (issue 15).
 
-tools/floor.c does only what every SSH server must do per byte of `head -c N /dev/zero`
-sent down an exec channel: read the command's pipe (256 KiB reads, 1 MiB pipe), seal each
-32 KiB packet in place with the cipher (OpenSSL EVP, a nonce per packet), send it to a
+tools/floor.c does only what every SSH server must do per byte sent to the client: read
+the source (pipe: the command's 1 MiB pipe, as for `head -c N /dev/zero` down an exec
+channel; tcp: a loopback socket, as from an -L tunnel's target), 256 KiB at a time, seal
+each 32 KiB packet in place with the cipher (OpenSSL EVP, a nonce per packet), send it to a
 loopback TCP reader. No SSH framing, window or poll loop: a lower bound for throughput.py's
-"the daemon alone" rows, measured in the same run. Its own CPU (getrusage, the command and
-the reader excluded) per GiB, median of the runs; `none` is the kernel's part alone (the
-pipe and the loopback TCP stack, whose receive side runs on the sender's CPU).
+"the daemon alone" rows and forward.py's server->client rows, measured in the same run. Its
+own CPU (getrusage, the source and the reader excluded) per GiB, median of the runs;
+`none` is the kernel's part alone (the pipe or socket, and the loopback TCP stack, whose
+receive side runs on the sender's CPU).
 """
 import os
 import subprocess
@@ -15,6 +17,7 @@ from .base import MIB, Row, Scenario, median
 from ..user import BenchError
 
 CIPHERS = ("none", "aes128-gcm", "chacha20-poly1305")
+SOURCES = {"pipe": "pipe -> TCP", "tcp": "TCP -> TCP"}
 SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
                       "floor.c")
 
@@ -33,14 +36,18 @@ class Floor(Scenario):
         if r.returncode != 0:
             raise BenchError(f"floor: cc failed: {r.stdout.decode(errors='replace')[-300:]}")
         os.chmod(binary, 0o755)
-        raw = {c: [] for c in CIPHERS}
+        cases = [(src, c) for src in SOURCES for c in CIPHERS]
+        raw = {f"{src}.{c}": [] for src, c in cases}
         for _ in range(runs):
-            for c in CIPHERS:
-                out = ctx.user.check_output([binary, c, str(mib * MIB)], timeout=60 + mib / 5)
+            for src, c in cases:
+                out = ctx.user.check_output([binary, src, c, str(mib * MIB)],
+                                            timeout=60 + mib / 5)
                 tag, cpu, moved = out.split()
                 if tag != "floor" or int(moved) != mib * MIB:
-                    raise BenchError(f"floor: {c}: moved {moved} bytes, expected {mib * MIB}")
-                raw[c].append(float(cpu) * 1024 / mib)
+                    raise BenchError(f"floor: {src} {c}: moved {moved} bytes, "
+                                     f"expected {mib * MIB}")
+                raw[f"{src}.{c}"].append(float(cpu) * 1024 / mib)
         ctx.details["floor"] = {"mib": mib, "runs": runs, "cpu_s_per_gib": raw}
-        return [Row(f"floor.{c}", f"floor CPU per GiB, exec down with no SSH, cipher {c}", "s",
-                    None, {"hatch": median(v)}, fmt="{:.2f}") for c, v in raw.items()]
+        return [Row(f"floor.{k}", f"floor CPU per GiB, no SSH: {SOURCES[k.split('.')[0]]}, "
+                    f"{k.split('.', 1)[1]}", "s", None, {"hatch": median(v)}, fmt="{:.2f}")
+                for k, v in raw.items()]

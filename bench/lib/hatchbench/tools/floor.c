@@ -1,13 +1,14 @@
 // The floor: the CPU an exec download costs a server that does nothing but move the bytes.
 //
-// floor CIPHER BYTES: starts `head -c BYTES /dev/zero` on a 1 MiB pipe (as a server would
-// start the session's command), and a sink child that accepts one loopback TCP connection
-// and reads it to EOF (as the client would). This process then does what any SSH server
-// must do per byte, and nothing else: read the pipe 256 KiB at a time, seal each 32 KiB
-// "packet" in place with CIPHER (none, aes128-gcm or chacha20-poly1305, OpenSSL EVP with a
-// fresh nonce per packet), and send it (MSG_MORE between a read's packets). No SSH framing,
-// no window, no poll loop. Prints its own CPU seconds (children excluded) and the bytes
-// moved: "floor <cpu-seconds> <bytes>".
+// floor pipe|tcp CIPHER BYTES: starts a source of BYTES zeros: `head -c BYTES /dev/zero` on
+// a 1 MiB pipe (pipe: as a server starts the session's command), or a child that sends them
+// over loopback TCP (tcp: as the target of an -L tunnel does); and a sink child that accepts
+// one loopback TCP connection and reads it to EOF (as the client would). This process then
+// does what any SSH server must do per byte, and nothing else: read the source 256 KiB at a
+// time, seal each 32 KiB "packet" in place with CIPHER (none, aes128-gcm or
+// chacha20-poly1305, OpenSSL EVP with a fresh nonce per packet), and send it (MSG_MORE
+// between a read's packets). No SSH framing, no window, no poll loop. Prints its own CPU
+// seconds (children excluded) and the bytes moved: "floor <cpu-seconds> <bytes>".
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,15 +28,16 @@ static void die(const char* what) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: floor none|aes128-gcm|chacha20-poly1305 BYTES\n");
+  if (argc != 4 || (strcmp(argv[1], "pipe") != 0 && strcmp(argv[1], "tcp") != 0)) {
+    fprintf(stderr, "usage: floor pipe|tcp none|aes128-gcm|chacha20-poly1305 BYTES\n");
     return 2;
   }
+  const int from_pipe = strcmp(argv[1], "pipe") == 0;
   const EVP_CIPHER* cipher = NULL;
-  if (strcmp(argv[1], "aes128-gcm") == 0) cipher = EVP_aes_128_gcm();
-  else if (strcmp(argv[1], "chacha20-poly1305") == 0) cipher = EVP_chacha20_poly1305();
-  else if (strcmp(argv[1], "none") != 0) die("cipher");
-  const char* bytes = argv[2];
+  if (strcmp(argv[2], "aes128-gcm") == 0) cipher = EVP_aes_128_gcm();
+  else if (strcmp(argv[2], "chacha20-poly1305") == 0) cipher = EVP_chacha20_poly1305();
+  else if (strcmp(argv[2], "none") != 0) die("cipher");
+  const char* bytes = argv[3];
 
   int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -52,15 +54,46 @@ int main(int argc, char** argv) {
     _exit(0);
   }
   int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
-  fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
-  pid_t cmd = fork();
-  if (cmd == 0) {
-    dup2(p[1], 1);
-    execlp("head", "head", "-c", bytes, "/dev/zero", (char*)NULL);
-    _exit(127);
+  if (from_pipe) {
+    if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
+    fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
+  } else if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) != 0) {
+    die("socketpair");
   }
-  close(p[1]);
+  pid_t cmd;
+  if (from_pipe) {
+    cmd = fork();
+    if (cmd == 0) {
+      dup2(p[1], 1);
+      execlp("head", "head", "-c", bytes, "/dev/zero", (char*)NULL);
+      _exit(127);
+    }
+    close(p[1]);
+  } else {
+    // A loopback TCP source: listen, let a child connect and send, read from the accepted end.
+    int src_lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t slen = sizeof src;
+    if (src_lst < 0 || bind(src_lst, (struct sockaddr*)&src, sizeof src) != 0 ||
+        listen(src_lst, 1) != 0 || getsockname(src_lst, (struct sockaddr*)&src, &slen) != 0)
+      die("listen");
+    cmd = fork();
+    if (cmd == 0) {
+      int c = socket(AF_INET, SOCK_STREAM, 0);
+      if (connect(c, (struct sockaddr*)&src, sizeof src) != 0) _exit(1);
+      static char zeros[256 * 1024];
+      for (long long left = atoll(bytes); left > 0;) {
+        ssize_t w = send(c, zeros, left < (long long)sizeof zeros ? left : sizeof zeros, 0);
+        if (w <= 0) _exit(1);
+        left -= w;
+      }
+      _exit(0);
+    }
+    close(p[0]);
+    close(p[1]);
+    p[0] = accept(src_lst, NULL, NULL);
+    if (p[0] < 0) die("accept");
+  }
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0 || connect(s, (struct sockaddr*)&addr, sizeof addr) != 0) die("connect");
 
