@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
       if (connect(c, (struct sockaddr*)&src, sizeof src) != 0) _exit(1);
       static char zeros[256 * 1024];
       for (long long left = atoll(bytes); left > 0;) {
-        ssize_t w = send(c, zeros, left < (long long)sizeof zeros ? left : sizeof zeros, 0);
+        const size_t chunk = left < (long long)sizeof zeros ? (size_t)left : sizeof zeros;
+        ssize_t w = send(c, zeros, chunk, 0);
         if (w <= 0) _exit(1);
         left -= w;
       }
@@ -129,8 +130,8 @@ int main(int argc, char** argv) {
   waitpid(sink, &status, 0);
   struct rusage r;
   getrusage(RUSAGE_SELF, &r);
-  printf("floor %.3f %lld\n",
-         r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6,
-         moved);
+  const double cpu = (double)r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 +
+                     (double)r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+  printf("floor %.3f %lld\n", cpu, moved);
   return 0;
 }
