@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace hatch {
 namespace {
@@ -36,7 +37,10 @@ ChannelPump::ChannelPump(ConnectionContext* ctx, ssh_channel channel)
 ChannelPump::~ChannelPump() { Stop(); }
 
 void ChannelPump::AddSource(int fd, bool extended) {
-  sources_.push_back({fd, extended});
+  Source source;
+  source.fd = fd;
+  source.extended = extended;
+  sources_.push_back(std::move(source));
   WatchFor(fd);
 }
 

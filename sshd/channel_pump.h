@@ -91,8 +91,8 @@ class ChannelPump {
 
  private:
   struct Source {
-    int fd;
-    bool extended;
+    int fd = -1;
+    bool extended = false;
     bool eof = false;      // nothing more to read
     std::string unsent;    // read, but not taken by libssh yet (it takes none while re-keying)
     bool sending = false;  // inside ssh_channel_write, which may run this pump's callbacks
