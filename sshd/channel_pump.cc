@@ -200,7 +200,10 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
   if (budget <= 0) return ReadResult::kNoWindow;
   char small[kChunk];
   char* buf = small;
-  if (s->bulk) {
+  // ssh_channel_write may run this pump's callbacks nested (see WriteToChannel): a nested
+  // read of another source must not land in the buffer the outer one is still sending.
+  const bool use_bulk = s->bulk && !bulk_buf_busy_;
+  if (use_bulk) {
     if (!bulk_buf_) bulk_buf_ = std::make_unique<char[]>(kBulkChunk);
     buf = bulk_buf_.get();
   } else {
@@ -213,7 +216,9 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
     if (s->filled && !s->bulk && static_cast<size_t>(n) == kChunk) BecomeBulk(s);
     bytes_out_ += static_cast<uint64_t>(n);
     if (tap_ != nullptr) tap_->OnOutput(buf, static_cast<size_t>(n), s->extended);
+    if (use_bulk) bulk_buf_busy_ = true;
     Send(s, buf, static_cast<size_t>(n));
+    if (use_bulk) bulk_buf_busy_ = false;
     return s->unsent.empty() ? ReadResult::kData : ReadResult::kNoWindow;
   }
   if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -127,6 +127,7 @@ class ChannelPump {
   bool output_closed_ = false;
   std::map<int, std::unique_ptr<FdWatch>> watches_;
   std::unique_ptr<char[]> bulk_buf_;  // for bulk sources' reads, allocated on first use
+  bool bulk_buf_busy_ = false;        // bulk_buf_ holds bytes being sent (nested reads: stack)
   PumpTap* tap_ = nullptr;
   uint64_t bytes_out_ = 0;
   uint64_t bytes_in_ = 0;

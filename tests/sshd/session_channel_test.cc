@@ -62,5 +62,31 @@ TEST(SessionChannel, ProcessReadsEofOnlyAfterEveryByteTheClientSent) {
   EXPECT_EQ((*c)->exit_status(), 0);
 }
 
+// stdout and stderr both become bulk sources (their reads fill 64 KiB) and share the pump's
+// 256 KiB buffer, while the server re-keys every 256 KiB: both streams arrive whole and in
+// order. (A read nested inside the other source's ssh_channel_write uses the stack instead
+// of the shared buffer; this test does not force that interleaving, it guards the rest.)
+TEST(SessionChannel, TwoBulkStreamsStayIntactWhileTheServerRekeys) {
+  CoreHarness::Options options;
+  options.server_rekey_data = 256 * 1024;
+  auto h = CoreHarness::Connect(options);
+  ASSERT_TRUE(h.ok()) << h.status();
+  RekeyCounter rekeys;
+  const std::string out = Pattern(6 * kMiB, 23);
+  const std::string err = Pattern(6 * kMiB, 24);
+  const std::string out_path = WriteTempFile("bulk-out", out);
+  const std::string err_path = WriteTempFile("bulk-err", err);
+  auto c = (*h)->Exec(absl::StrCat("cat ", err_path, " >&2 & cat ", out_path, "; wait"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE((*h)->RunUntil([&] { return (*c)->closed(); }, absl::Seconds(60)))
+      << "got " << (*c)->data().size() << " and " << (*c)->extended().size();
+  EXPECT_EQ((*c)->exit_status(), 0);
+  EXPECT_TRUE(SameBytes((*c)->data(), out));
+  EXPECT_TRUE(SameBytes((*c)->extended(), err));
+  EXPECT_GE(rekeys.count(), 8);
+  unlink(out_path.c_str());
+  unlink(err_path.c_str());
+}
+
 }  // namespace
 }  // namespace hatch::testing
