@@ -41,6 +41,13 @@ TEST(ChannelPump, HoldsBackBytesWhileTheServerRekeys) {
   MoveBothWaysWhileRekeying(options);
 }
 
+TEST(ChannelPump, HoldsBackBytesWhileTheServerRekeysOverTcp) {
+  CoreHarness::Options options;
+  options.server_rekey_data = 256 * 1024;
+  options.tcp = true;  // MSG_MORE and the receive low-water mark only act on TCP
+  MoveBothWaysWhileRekeying(options);
+}
+
 TEST(ChannelPump, HoldsBackBytesWhileTheClientRekeys) {
   CoreHarness::Options options;
   options.client_rekey_data = 256 * 1024;

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -134,6 +136,37 @@ CoreHarness::~CoreHarness() {
   }
 }
 
+namespace {
+
+// fds[0]: the accepted end (TCP_NODELAY, as the listener sets it), fds[1]: the connecting end;
+// both non-blocking, on 127.0.0.1.
+absl::Status LoopbackTcpPair(int fds[2]) {
+  UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (!listener.valid() || bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      listen(listener.get(), 1) != 0 ||
+      getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return absl::InternalError(absl::StrCat("listen: ", strerror(errno)));
+  }
+  UniqueFd client(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!client.valid() || connect(client.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    return absl::InternalError(absl::StrCat("connect: ", strerror(errno)));
+  }
+  UniqueFd server(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!server.valid()) return absl::InternalError(absl::StrCat("accept: ", strerror(errno)));
+  const int one = 1;
+  setsockopt(server.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  for (int fd : {server.get(), client.get()}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  fds[0] = server.release();
+  fds[1] = client.release();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<CoreHarness>> CoreHarness::Connect(const Options& options) {
   std::unique_ptr<CoreHarness> h(new CoreHarness());
   if (absl::Status s = h->Handshake(options); !s.ok()) return s;
@@ -147,7 +180,9 @@ absl::Status CoreHarness::Handshake(const Options& options) {
   int fds[2];
   // Non-blocking: with a blocking fd even a non-blocking session blocks in send() while its
   // peer does not read (and here the peer runs on the same thread).
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
+  if (options.tcp) {
+    if (absl::Status s = LoopbackTcpPair(fds); !s.ok()) return s;
+  } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
   }
   // Each session owns its end from here on (libssh closes it when the session is freed).

@@ -113,6 +113,9 @@ class CoreHarness : public ConnectionContext {
     // key re-exchange every that many bytes.
     uint64_t server_rekey_data = 0;
     uint64_t client_rekey_data = 0;
+    // A loopback TCP connection (as the daemon has, TCP_NODELAY on the server's end) instead
+    // of a socketpair: for what only TCP does (MSG_MORE, SO_RCVLOWAT).
+    bool tcp = false;
   };
 
   // Key exchange and "none" authentication over a fresh socketpair.
