@@ -4,7 +4,8 @@
 //
 // - fd -> client: a source fd is polled only while the channel's remote window is open and
 //   the connection's socket has not queued too much; each read takes at most
-//   min(window, 64 KiB) and goes out as channel data (or extended data).
+//   min(window, 64 KiB), or 256 KiB once the source is a bulk stream (channel_pump.cc), and
+//   goes out as channel data (or extended data).
 // - client -> fd: channel data is written to the sink without blocking; what the sink does
 //   not take stays in libssh's channel buffer (the data callback reports less consumed), so
 //   libssh holds back the window. When the sink is writable again, Poll() pulls the held
