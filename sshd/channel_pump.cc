@@ -2,13 +2,13 @@
 
 #include <errno.h>
 #include <libssh/server.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <utility>
+
+#include "base/pipe_size.h"
 
 namespace hatch {
 namespace {
@@ -19,13 +19,11 @@ constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
 constexpr size_t kChunk = 64 * 1024;
 // Once a source fills a whole kChunk read it is a bulk stream (a download, a tunnel): it is
 // then read kBulkChunk at a time into a buffer of the pump's own, and a pipe is grown to
-// kBulkPipe, so that the command writes longer before it blocks and each read, packet
+// 1 MiB, so that the command writes longer before it blocks and each read, packet
 // batch, send and poll-loop turn moves more bytes (on a VM where a system call costs a
 // microsecond, they are most of the CPU per byte that is not the cipher). Interactive
-// sessions never allocate the buffer or grow a pipe. 1 MiB is Linux's default
-// pipe-max-size, which an unprivileged process may set.
+// sessions never allocate the buffer or grow a pipe (base/pipe_size.h).
 constexpr size_t kBulkChunk = 256 * 1024;
-constexpr int kBulkPipe = 1024 * 1024;
 // A turn of the poll loop reads a source at most this much before other fds get their turn.
 constexpr size_t kMaxReadPerTurn = 1024 * 1024;
 
@@ -227,14 +225,6 @@ ChannelPump::ReadResult ChannelPump::Read(Source* s) {
   // 0: end of stream. EIO: every slave fd of a pty is closed. ECONNRESET: the peer reset.
   s->eof = true;
   return ReadResult::kEnd;
-}
-
-// Best effort; true if `fd` is a pipe that is now larger.
-bool ChannelPump::GrowPipe(int fd) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return false;
-  const int size = fcntl(fd, F_GETPIPE_SZ);
-  return size >= 0 && size < kBulkPipe && fcntl(fd, F_SETPIPE_SZ, kBulkPipe) > size;
 }
 
 void ChannelPump::BecomeBulk(Source* s) {

@@ -104,7 +104,6 @@ class ChannelPump {
 
   ReadResult Read(Source* source);
   void BecomeBulk(Source* source);
-  static bool GrowPipe(int fd);
   size_t WriteToChannel(Source* source, const char* data, size_t len);
   void Send(Source* source, const char* data, size_t len);  // keeps what libssh did not take
   void FlushUnsent(Source* source);

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/pipe_size.h"
 #include "pty/pty.h"
 #include "sshd/fork_secrets.h"
 
@@ -42,8 +43,6 @@ bool IsExecutableFile(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
 }
-
-constexpr int kBuiltinInputPipeSize = 1 << 20;
 
 // Writes a message to fd 2 with no allocation (runs between fork and exec).
 void ChildError(const char* what, const char* arg, int err) {
@@ -117,9 +116,7 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
     // connection process, whose pages stay resident after the transfer's peak; a 1 MiB pipe
     // (Linux's pipe-max-size, no privilege needed) holds it in the kernel instead, and the
     // built-in reads it in larger chunks. Best effort.
-    if (r.pty_slave == nullptr && fcntl(0, F_GETPIPE_SZ) < kBuiltinInputPipeSize) {
-      fcntl(0, F_SETPIPE_SZ, kBuiltinInputPipeSize);
-    }
+    if (r.pty_slave == nullptr) GrowPipe(STDIN_FILENO);
     int status = r.builtin();
     _exit(status);
   }

@@ -10,13 +10,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 
+#include "base/pipe_size.h"
 #include "sshd/sftp/byte_buffer.h"
 #include "sshd/sftp/protocol.h"
 #include "sshd/sftp/session.h"
@@ -34,8 +34,6 @@ constexpr size_t kMinReadRoom = 64 * 1024;
 // with the default max_message; each system call still moves 64 KiB or more.
 constexpr size_t kOutputSoftLimit = 128 * 1024;
 constexpr size_t kMinInputCapacity = 128 * 1024;
-
-constexpr int kPipeSize = 1 << 20;
 
 constexpr int kExitOk = 0;
 constexpr int kExitIoError = 1;
@@ -93,12 +91,6 @@ class SigpipeBlockScope {
 // four writes here and four reads in the daemon. A 1 MiB pipe (Linux's default
 // pipe-max-size, allowed without privilege) takes several at once. Best effort: a socket or
 // a refusal leaves the fd as it is.
-void EnlargeOutputPipe(int fd) {
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
-  if (fcntl(fd, F_GETPIPE_SZ) < kPipeSize) fcntl(fd, F_SETPIPE_SZ, kPipeSize);
-}
-
 class ServerLoop {
  public:
   ServerLoop(int in_fd, int out_fd, const SftpServerOptions& options)
@@ -263,7 +255,7 @@ int RunSftpServer(int in_fd, int out_fd, const SftpServerOptions& options) {
   SigpipeBlockScope no_sigpipe;
   NonBlockingScope in_mode(in_fd);
   NonBlockingScope out_mode(out_fd);
-  EnlargeOutputPipe(out_fd);
+  GrowPipe(out_fd);
   ServerLoop loop(in_fd, out_fd, options);
   return loop.Run();
 }
