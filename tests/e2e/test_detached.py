@@ -190,9 +190,8 @@ def connection_processes(server):
     for pid in descendants(server.pid):
         st = proc_stat(pid)
         if st and st[1] == server.pid:
-            comm = (open(f"/proc/{pid}/comm").read().strip() if os.path.exists(f"/proc/{pid}/comm")
-                    else "")
-            if comm in ("diego-sshd", "sshd"):
+            comm = (proc_read(pid, "comm") or b"").strip()  # None: it exited since listed
+            if comm in (b"diego-sshd", b"sshd"):
                 out.append(pid)
     return out
 
