@@ -30,6 +30,7 @@ struct OpenFile {
   std::string path;     // absolute, as opened
   bool append = false;  // opened with SSH_FXF_APPEND: writes go to the end
   bool writable = false;       // opened for writing (reported as "written" at close)
+  bool no_splice = false;      // READs use pread: splice(2) refused this file (ReadStage)
   uint64_t bytes_read = 0;     // summed for the audit trail's one event per file
   uint64_t bytes_written = 0;
 };

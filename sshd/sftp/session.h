@@ -20,6 +20,7 @@
 #include "sshd/sftp/handle_table.h"
 #include "sshd/sftp/paths.h"
 #include "sshd/sftp/protocol.h"
+#include "sshd/sftp/read_stage.h"
 #include "sshd/sftp/sftp_server.h"
 #include "sshd/sftp/status.h"
 #include "sshd/sftp/wire.h"
@@ -38,6 +39,11 @@ class Session {
   size_t max_reply() const { return max_reply_; }
   // The largest READ answered in full (limits@openssh.com's max-read-length).
   uint32_t max_read() const { return max_read_; }
+
+  // READ data then goes through `stage` (not owned; nullptr: pread into the reply). After a
+  // reply that staged data, the caller moves it to the out fd, after the reply's bytes,
+  // before it hands over the next packet.
+  void set_read_stage(ReadStage* stage) { stage_ = stage; }
 
   // Handles one packet: `packet` is the bytes after the length field (type first). Writes
   // one reply with `reply`. A non-OK result is a fatal protocol error (a request before
@@ -131,6 +137,7 @@ class Session {
   size_t max_reply_;
   bool initialized_ = false;
   uint32_t client_version_ = kProtocolVersion;
+  ReadStage* stage_ = nullptr;
   std::vector<uint8_t> copy_buffer_;  // copy-data's fallback buffer, allocated on first use
 };
 

@@ -19,6 +19,7 @@
 #include "base/pipe_size.h"
 #include "sshd/sftp/byte_buffer.h"
 #include "sshd/sftp/protocol.h"
+#include "sshd/sftp/read_stage.h"
 #include "sshd/sftp/session.h"
 #include "sshd/sftp/wire.h"
 
@@ -100,7 +101,10 @@ class ServerLoop {
         session_(options),
         input_(std::max<size_t>(kMinInputCapacity,
                               size_t{options.max_message} + 4 + kMinReadRoom)),
-        output_(kOutputSoftLimit + session_.max_reply()) {}
+        output_(kOutputSoftLimit + session_.max_reply()),
+        stage_(out_fd, session_.max_read()) {
+    session_.set_read_stage(&stage_);
+  }
 
   int Run();
 
@@ -112,13 +116,18 @@ class ServerLoop {
   // Writes what the out fd takes now. kDone when the client is gone, kFatal on an I/O
   // error.
   Progress Flush();
+  // After a failed write or splice (n: its result, errno set).
+  static Progress WriteFailed(ssize_t n, const char* what);
   // Reads what the in fd has now; EOF marks the input closed. kFatal on an I/O error.
   Progress Fill();
 
   bool HasCompletePacket() const;
   // The exit status once a Flush() ended the session: the client left, or an I/O error.
   static int ExitStatusAfter(Progress p) { return p == Progress::kDone ? kExitOk : kExitIoError; }
-  bool OutputFull() const { return output_.size() > kOutputSoftLimit; }
+  // No more requests are handled while this holds: the queue is over its limit, or a
+  // reply's data waits in the stage (it must follow that reply, before any other).
+  bool OutputFull() const { return output_.size() > kOutputSoftLimit || stage_.staged() > 0; }
+  bool OutputPending() const { return !output_.empty() || stage_.staged() > 0; }
 
   int in_fd_;
   int out_fd_;
@@ -126,6 +135,7 @@ class ServerLoop {
   Session session_;
   ByteBuffer input_;
   ByteBuffer output_;
+  ReadStage stage_;  // READ data, after the last reply in output_ (read_stage.h)
   bool input_open_ = true;
 };
 
@@ -181,12 +191,18 @@ ServerLoop::Progress ServerLoop::Flush() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Progress::kContinue;
-    // The client stopped reading: the session is over, as for OpenSSH's sftp-server.
-    if (n == 0 || errno == EPIPE || errno == ECONNRESET) return Progress::kDone;
-    fprintf(stderr, "hatch sftp-server: write: %s\n", strerror(errno));
-    return Progress::kFatal;
+    return WriteFailed(n, "write");
   }
+  // The last reply in the queue is written: its staged data follows.
+  if (stage_.staged() > 0 && !stage_.Drain(out_fd_)) return WriteFailed(-1, "splice");
   return Progress::kContinue;
+}
+
+ServerLoop::Progress ServerLoop::WriteFailed(ssize_t n, const char* what) {
+  // The client stopped reading: the session is over, as for OpenSSH's sftp-server.
+  if (n == 0 || errno == EPIPE || errno == ECONNRESET) return Progress::kDone;
+  fprintf(stderr, "hatch sftp-server: %s: %s\n", what, strerror(errno));
+  return Progress::kFatal;
 }
 
 ServerLoop::Progress ServerLoop::Fill() {
@@ -211,7 +227,7 @@ ServerLoop::Progress ServerLoop::Fill() {
 int ServerLoop::Run() {
   for (;;) {
     if (ProcessInput() == Progress::kFatal) return kExitProtocolError;
-    if (!output_.empty()) {
+    if (OutputPending()) {
       const Progress flushed = Flush();
       if (flushed != Progress::kContinue) return ExitStatusAfter(flushed);
     }
@@ -220,7 +236,7 @@ int ServerLoop::Run() {
     if (!OutputFull() && HasCompletePacket()) continue;
     // After EOF the requests already received are still answered (a client may half-close
     // after its last request); a trailing partial packet is dropped.
-    if (!input_open_ && output_.empty() && !HasCompletePacket()) return kExitOk;
+    if (!input_open_ && !OutputPending() && !HasCompletePacket()) return kExitOk;
 
     struct pollfd fds[2];
     nfds_t count = 0;
@@ -229,7 +245,7 @@ int ServerLoop::Run() {
       read_slot = static_cast<int>(count);
       fds[count++] = {in_fd_, POLLIN, 0};
     }
-    if (!output_.empty()) {
+    if (OutputPending()) {
       write_slot = static_cast<int>(count);
       fds[count++] = {out_fd_, POLLOUT, 0};
     }

@@ -45,6 +45,7 @@ void ReplyWriter::Begin(uint8_t type) {
   start_ = out_->tail();
   limit_ = std::min(max_size_, out_->tail_room());
   size_ = 0;
+  trailing_ = 0;
   overflowed_ = false;
   U32(0);  // length, patched by Finish()
   U8(type);
@@ -87,7 +88,7 @@ void ReplyWriter::String(absl::string_view s) {
 
 bool ReplyWriter::Finish() {
   if (overflowed_ || start_ == nullptr) return false;
-  StoreBigEndian32(start_, static_cast<uint32_t>(size_ - kLengthFieldSize));
+  StoreBigEndian32(start_, static_cast<uint32_t>(size_ - kLengthFieldSize + trailing_));
   out_->Commit(size_);
   start_ = nullptr;
   return true;

@@ -79,6 +79,10 @@ class ReplyWriter {
   size_t room() const { return limit_ - size_; }
   bool overflowed() const { return overflowed_; }
 
+  // Declares `n` more bytes of this reply that are not in `out` but follow it on the wire
+  // (READ data moved by a ReadStage): Finish() counts them in the packet's length.
+  void Trailing(size_t n) { trailing_ = n; }
+
   // Patches a uint32 written earlier at `mark` (e.g. a count known only at the end).
   void PatchU32(size_t mark, uint32_t v) { StoreBigEndian32(start_ + mark, v); }
 
@@ -92,6 +96,7 @@ class ReplyWriter {
   uint8_t* start_ = nullptr;
   size_t limit_ = 0;
   size_t size_ = 0;
+  size_t trailing_ = 0;
   bool overflowed_ = false;
 };
 

@@ -230,7 +230,7 @@ class ClientKilledMidTransfer(OpenSshSftp):
             time.sleep(0.05)
         self.fail("gave up waiting for " + what)
 
-    def kill_mid_transfer(self, command, watched_file):
+    def kill_mid_transfer(self, command, watched_file, fd_count, fds_are):
         # -l: 40 Mbit/s, so the 64 MiB transfer lasts long enough to be interrupted.
         proc = subprocess.Popen(self.sftp_argv("-l", "40000", "-b", "-"), cwd=self.local,
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -242,7 +242,7 @@ class ClientKilledMidTransfer(OpenSshSftp):
         server = self.server_pid(proc.pid)
         self.assertIsNotNone(server)
         fds = os.listdir("/proc/%d/fd" % server)
-        self.assertEqual(len(fds), 4, "stdin, stdout, stderr and the file")
+        self.assertEqual(len(fds), fd_count, fds_are)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         self.wait_for(lambda: os.path.exists(self.status_file), "the server to exit")
@@ -250,11 +250,14 @@ class ClientKilledMidTransfer(OpenSshSftp):
 
     def test_download(self):
         write_random(self.h("big.bin"), 64 << 20)
-        self.kill_mid_transfer("get big.bin", self.l("big.bin"))
+        self.kill_mid_transfer("get big.bin", self.l("big.bin"), 6,
+                               "stdin, stdout, stderr, the file and the two ends of the "
+                               "read stage's pipe (sshd/sftp/read_stage.h)")
 
     def test_upload(self):
         write_random(self.l("big.bin"), 64 << 20)
-        self.kill_mid_transfer("put big.bin", self.h("big.bin"))
+        self.kill_mid_transfer("put big.bin", self.h("big.bin"), 4,
+                               "stdin, stdout, stderr and the file")
         size = os.path.getsize(self.h("big.bin"))
         self.assertLess(size, 64 << 20)
         with open(self.h("big.bin"), "rb") as a, open(self.l("big.bin"), "rb") as b:
