@@ -333,10 +333,13 @@ class Lifetime(unittest.TestCase):
         server = Server(hatch_argv(self.home))
         sftp = paramiko.SFTPClient(server.sock)
         f = sftp.open("big", "r")
+        # A first READ answered: the server has set up its read stage (a pipe, two fds).
+        self.assertEqual(len(f.read(1)), 1)
         for i in range(64):  # 2 MiB of READs in flight, as OpenSSH's client keeps them
             sftp._async_request(type(None), paramiko.sftp.CMD_READ, f.handle,
                                 paramiko.py3compat.long(i * 32768), 32768)
-        self.assertEqual(len(server.fds()), 4)  # stdin, stdout, stderr and the file
+        # stdin, stdout, stderr, the file and the read stage's pipe (sshd/sftp/read_stage.h)
+        self.assertEqual(len(server.fds()), 6)
         server.sock.shutdown(socket.SHUT_RDWR)
         self.assertEqual(server.finish(), 0)
 
