@@ -8,8 +8,8 @@
 namespace hatch::sftp {
 namespace {
 
-// A page more than the largest reply's data: an unaligned offset spans one more page, and
-// the stage holds one page reference per slot.
+// The stage holds one page reference per slot, and an unaligned range spans one page more
+// than its length: it is sized two pages over the largest reply's data.
 constexpr size_t kPage = 4096;
 
 }  // namespace

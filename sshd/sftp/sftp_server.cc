@@ -3,7 +3,8 @@
 // keep being read while replies wait to be written, with both queues bounded:
 //  - input: read in large chunks; holds at most a few maximum-size requests;
 //  - output: while more than kOutputSoftLimit bytes of replies wait, no more requests are
-//    processed and no more input is read (back-pressure to the client).
+//    processed and no more input is read (back-pressure to the client). READ data does not
+//    enter the queue: it waits in the read stage (read_stage.h) and follows its reply.
 #include "sshd/sftp/sftp_server.h"
 
 #include <errno.h>
