@@ -1,14 +1,15 @@
-"""The floor of a download's server CPU on this machine (issue 15).
+"""The floor of an exec transfer's server CPU on this machine (issue 15).
 
-tools/floor.c does only what every SSH server must do per byte sent to the client: read
-the source (pipe: the command's 1 MiB pipe, as for `head -c N /dev/zero` down an exec
-channel; tcp: a loopback socket, as from an -L tunnel's target), 256 KiB at a time, seal
-each 32 KiB packet in place with the cipher (OpenSSL EVP, a nonce per packet), send it to a
-loopback TCP reader. No SSH framing, window or poll loop: a lower bound for throughput.py's
-"the daemon alone" rows and forward.py's server->client rows, measured in the same run. Its
-own CPU (getrusage, the source and the reader excluded) per GiB, median of the runs;
-`none` is the kernel's part alone (the pipe or socket, and the loopback TCP stack, whose
-receive side runs on the sender's CPU).
+tools/floor.c does only what every SSH server must do per byte. Downloads: read the source
+(pipe: the command's 1 MiB pipe, as for `head -c N /dev/zero` down an exec channel; tcp: a
+loopback socket, as from an -L tunnel's target), 256 KiB at a time, seal each 32 KiB packet
+in place with the cipher (OpenSSL EVP, a nonce per packet), send it to a loopback TCP reader.
+Upload (up): read a loopback TCP socket 256 KiB at a time, open each 32 KiB packet in place,
+write to the command's 1 MiB pipe. No SSH framing, window or poll loop: a lower bound for
+throughput.py's "the daemon alone" rows and forward.py's server->client rows, measured in
+the same run. Its own CPU (getrusage, the source and the reader excluded) per GiB, median of
+the runs; `none` is the kernel's part alone (the pipe or socket, and the loopback TCP stack,
+whose receive side runs on the sender's CPU).
 """
 import os
 import subprocess
@@ -17,14 +18,14 @@ from .base import MIB, Row, Scenario, median
 from ..user import BenchError
 
 CIPHERS = ("none", "aes128-gcm", "chacha20-poly1305")
-SOURCES = {"pipe": "pipe -> TCP", "tcp": "TCP -> TCP"}
+SOURCES = {"pipe": "pipe -> TCP", "tcp": "TCP -> TCP", "up": "TCP -> pipe (upload)"}
 SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
                       "floor.c")
 
 
 class Floor(Scenario):
     key = "floor"
-    title = "the floor: moving exec output with no SSH (pipe, cipher, TCP)"
+    title = "the floor: moving an exec transfer's bytes with no SSH (pipe, cipher, TCP)"
     issue = 15
 
     def run(self, ctx):

@@ -1,14 +1,19 @@
-// The floor: the CPU an exec download costs a server that does nothing but move the bytes.
+// The floor: the CPU an exec transfer costs a server that does nothing but move the bytes.
 //
-// floor pipe|tcp CIPHER BYTES: starts a source of BYTES zeros: `head -c BYTES /dev/zero` on
-// a 1 MiB pipe (pipe: as a server starts the session's command), or a child that sends them
-// over loopback TCP (tcp: as the target of an -L tunnel does); and a sink child that accepts
-// one loopback TCP connection and reads it to EOF (as the client would). This process then
-// does what any SSH server must do per byte, and nothing else: read the source 256 KiB at a
-// time, seal each 32 KiB "packet" in place with CIPHER (none, aes128-gcm or
-// chacha20-poly1305, OpenSSL EVP with a fresh nonce per packet), and send it (MSG_MORE
-// between a read's packets). No SSH framing, no window, no poll loop. Prints its own CPU
-// seconds (children excluded) and the bytes moved: "floor <cpu-seconds> <bytes>".
+// floor pipe|tcp|up CIPHER BYTES. Downloads (pipe, tcp): starts a source of BYTES zeros:
+// `head -c BYTES /dev/zero` on a 1 MiB pipe (pipe: as a server starts the session's
+// command), or a child that sends them over loopback TCP (tcp: as the target of an -L tunnel
+// does); and a sink child that accepts one loopback TCP connection and reads it to EOF (as
+// the client would). This process then does what any SSH server must do per byte, and
+// nothing else: read the source 256 KiB at a time, seal each 32 KiB "packet" in place with
+// CIPHER (none, aes128-gcm or chacha20-poly1305, OpenSSL EVP with a fresh nonce per packet),
+// and send it (MSG_MORE between a read's packets). Upload (up): a child sends BYTES over
+// loopback TCP (as the client would); this process reads 256 KiB at a time, opens each
+// 32 KiB packet in place (decrypts it and checks a tag: the bytes are not really sealed, so
+// the check fails, at the same cost) and writes what it read to a 1 MiB pipe, whose reader
+// (a child, as the session's command) discards it. No SSH framing, window or poll loop.
+// Prints its own CPU seconds (children excluded) and the bytes moved: "floor <cpu-seconds>
+// <bytes>".
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -27,16 +32,99 @@ static void die(const char* what) {
   exit(1);
 }
 
+static const EVP_CIPHER* cipher_named(const char* name) {
+  if (strcmp(name, "aes128-gcm") == 0) return EVP_aes_128_gcm();
+  if (strcmp(name, "chacha20-poly1305") == 0) return EVP_chacha20_poly1305();
+  if (strcmp(name, "none") != 0) die("cipher");
+  return NULL;
+}
+
+static void print_cpu(long long moved) {
+  struct rusage r;
+  getrusage(RUSAGE_SELF, &r);
+  const double cpu = (double)r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 +
+                     (double)r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+  printf("floor %.3f %lld\n", cpu, moved);
+}
+
+// The upload floor: loopback TCP in, each packet opened in place, a pipe out.
+static int upload(const char* cipher_name, long long bytes) {
+  const EVP_CIPHER* cipher = cipher_named(cipher_name);
+  int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof addr;
+  if (lst < 0 || bind(lst, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lst, 1) != 0 ||
+      getsockname(lst, (struct sockaddr*)&addr, &alen) != 0)
+    die("listen");
+  pid_t client = fork();
+  if (client == 0) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr*)&addr, sizeof addr) != 0) _exit(1);
+    static char zeros[256 * 1024];
+    for (long long left = bytes; left > 0;) {
+      const size_t chunk = left < (long long)sizeof zeros ? (size_t)left : sizeof zeros;
+      ssize_t w = send(c, zeros, chunk, 0);
+      if (w <= 0) _exit(1);
+      left -= w;
+    }
+    _exit(0);
+  }
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
+  fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+  pid_t cmd = fork();
+  if (cmd == 0) {
+    close(p[1]);
+    static char buf[1 << 20];
+    while (read(p[0], buf, sizeof buf) > 0) {
+    }
+    _exit(0);
+  }
+  close(p[0]);
+  int s = accept(lst, NULL, NULL);
+  if (s < 0) die("accept");
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  unsigned char key[32] = {1}, nonce[12] = {2}, tag[16] = {0};
+  if (cipher != NULL) EVP_DecryptInit_ex(ctx, cipher, NULL, key, nonce);
+  static unsigned char buf[256 * 1024];
+  long long moved = 0;
+  ssize_t n;
+  while ((n = read(s, buf, sizeof buf)) > 0) {
+    moved += n;
+    if (cipher != NULL) {
+      for (ssize_t off = 0; off < n; off += 32768) {
+        const int len = n - off < 32768 ? (int)(n - off) : 32768;
+        int out;
+        nonce[11]++;
+        EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce);
+        EVP_DecryptUpdate(ctx, buf + off, &out, buf + off, len);
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag);
+        (void)EVP_DecryptFinal_ex(ctx, buf + off, &out);  // fails: the bytes are not sealed
+      }
+    }
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(p[1], buf + done, (size_t)(n - done));
+      if (w <= 0) die("write");
+      done += w;
+    }
+  }
+  close(p[1]);
+  int status;
+  waitpid(client, &status, 0);
+  waitpid(cmd, &status, 0);
+  print_cpu(moved);
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  if (argc != 4 || (strcmp(argv[1], "pipe") != 0 && strcmp(argv[1], "tcp") != 0)) {
-    fprintf(stderr, "usage: floor pipe|tcp none|aes128-gcm|chacha20-poly1305 BYTES\n");
+  if (argc != 4 || (strcmp(argv[1], "pipe") != 0 && strcmp(argv[1], "tcp") != 0 &&
+                    strcmp(argv[1], "up") != 0)) {
+    fprintf(stderr, "usage: floor pipe|tcp|up none|aes128-gcm|chacha20-poly1305 BYTES\n");
     return 2;
   }
+  if (strcmp(argv[1], "up") == 0) return upload(argv[2], atoll(argv[3]));
   const int from_pipe = strcmp(argv[1], "pipe") == 0;
-  const EVP_CIPHER* cipher = NULL;
-  if (strcmp(argv[2], "aes128-gcm") == 0) cipher = EVP_aes_128_gcm();
-  else if (strcmp(argv[2], "chacha20-poly1305") == 0) cipher = EVP_chacha20_poly1305();
-  else if (strcmp(argv[2], "none") != 0) die("cipher");
+  const EVP_CIPHER* cipher = cipher_named(argv[2]);
   const char* bytes = argv[3];
 
   int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -128,10 +216,6 @@ int main(int argc, char** argv) {
   int status;
   waitpid(cmd, &status, 0);
   waitpid(sink, &status, 0);
-  struct rusage r;
-  getrusage(RUSAGE_SELF, &r);
-  const double cpu = (double)r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 +
-                     (double)r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
-  printf("floor %.3f %lld\n", cpu, moved);
+  print_cpu(moved);
   return 0;
 }
