@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_write.h"
 #include "base/unique_fd.h"
 
 namespace hatch::scp {
@@ -18,9 +19,11 @@ std::string PathError(absl::string_view path, int error) {
   return absl::StrCat(path, ": ", strerror(error));
 }
 
+// At most kFileWriteChunk per call: the page cache's folios then come from the per-CPU free
+// lists (base/file_write.h).
 bool WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
-    ssize_t n = ::write(fd, data, size);
+    ssize_t n = ::write(fd, data, std::min(size, kFileWriteChunk));
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;

@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "base/file_write.h"
 #include "sshd/sftp/session.h"
 #include "sshd/sftp/set_attrs.h"
 
@@ -205,12 +206,15 @@ absl::Status Session::Write(uint32_t id, WireReader& in, ReplyWriter& out) {
   }
   // With O_APPEND, Linux's pwrite(2) writes at the end whatever the offset, which is what
   // SSH_FXF_APPEND asks (OpenSSH skips its seek for such handles).
+  // At most kFileWriteChunk per call: the page cache's folios then come from the per-CPU
+  // free lists (base/file_write.h).
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = pwrite(file->fd.get(), data.data() + done, data.size() - done,
+    const size_t chunk = std::min(data.size() - done, kFileWriteChunk);
+    ssize_t n = pwrite(file->fd.get(), data.data() + done, chunk,
                        static_cast<off_t>(offset + done));
     if (n < 0 && errno == ESPIPE) {
-      n = write(file->fd.get(), data.data() + done, data.size() - done);  // a FIFO: a stream
+      n = write(file->fd.get(), data.data() + done, chunk);  // a FIFO: a stream
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
