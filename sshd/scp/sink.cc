@@ -19,8 +19,8 @@ std::string PathError(absl::string_view path, int error) {
   return absl::StrCat(path, ": ", strerror(error));
 }
 
-// At most kFileWriteChunk per call: the page cache's folios then come from the per-CPU free
-// lists (base/file_write.h).
+// At most kFileWriteChunk per call: larger buffered writes cost erratically more on a VM
+// (base/file_write.h says why).
 bool WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
     ssize_t n = ::write(fd, data, std::min(size, kFileWriteChunk));

@@ -206,8 +206,8 @@ absl::Status Session::Write(uint32_t id, WireReader& in, ReplyWriter& out) {
   }
   // With O_APPEND, Linux's pwrite(2) writes at the end whatever the offset, which is what
   // SSH_FXF_APPEND asks (OpenSSH skips its seek for such handles).
-  // At most kFileWriteChunk per call: the page cache's folios then come from the per-CPU
-  // free lists (base/file_write.h).
+  // At most kFileWriteChunk per call: larger buffered writes cost erratically more on a VM
+  // (base/file_write.h says why).
   size_t done = 0;
   while (done < data.size()) {
     const size_t chunk = std::min(data.size() - done, kFileWriteChunk);
