@@ -47,19 +47,30 @@ static void print_cpu(long long moved) {
   printf("floor %.3f %lld\n", cpu, moved);
 }
 
-// The upload floor: loopback TCP in, each packet opened in place, a pipe out.
-static int upload(const char* cipher_name, long long bytes) {
-  const EVP_CIPHER* cipher = cipher_named(cipher_name);
+// Reads `fd` to its end and drops what it reads (as the client or the command would).
+static void discard_until_eof(int fd) {
+  static char buf[1 << 20];
+  while (read(fd, buf, sizeof buf) > 0) {
+  }
+}
+
+// Listens on an ephemeral loopback port; its address goes into *addr.
+static int listen_loopback(struct sockaddr_in* addr) {
   int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t alen = sizeof addr;
-  if (lst < 0 || bind(lst, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lst, 1) != 0 ||
-      getsockname(lst, (struct sockaddr*)&addr, &alen) != 0)
+  *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof *addr;
+  if (lst < 0 || bind(lst, (struct sockaddr*)addr, sizeof *addr) != 0 || listen(lst, 1) != 0 ||
+      getsockname(lst, (struct sockaddr*)addr, &alen) != 0)
     die("listen");
-  pid_t client = fork();
-  if (client == 0) {
+  return lst;
+}
+
+// A child that connects to *addr and sends `bytes` zeros, 256 KiB per send.
+static pid_t fork_zero_sender(const struct sockaddr_in* addr, long long bytes) {
+  pid_t pid = fork();
+  if (pid == 0) {
     int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr*)&addr, sizeof addr) != 0) _exit(1);
+    if (connect(c, (const struct sockaddr*)addr, sizeof *addr) != 0) _exit(1);
     static char zeros[256 * 1024];
     for (long long left = bytes; left > 0;) {
       const size_t chunk = left < (long long)sizeof zeros ? (size_t)left : sizeof zeros;
@@ -69,15 +80,22 @@ static int upload(const char* cipher_name, long long bytes) {
     }
     _exit(0);
   }
+  return pid;
+}
+
+// The upload floor: loopback TCP in, each packet opened in place, a pipe out.
+static int upload(const char* cipher_name, long long bytes) {
+  const EVP_CIPHER* cipher = cipher_named(cipher_name);
+  struct sockaddr_in addr;
+  int lst = listen_loopback(&addr);
+  pid_t client = fork_zero_sender(&addr, bytes);
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
   fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
   pid_t cmd = fork();
   if (cmd == 0) {
     close(p[1]);
-    static char buf[1 << 20];
-    while (read(p[0], buf, sizeof buf) > 0) {
-    }
+    discard_until_eof(p[0]);
     _exit(0);
   }
   close(p[0]);
@@ -127,29 +145,19 @@ int main(int argc, char** argv) {
   const EVP_CIPHER* cipher = cipher_named(argv[2]);
   const char* bytes = argv[3];
 
-  int lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t alen = sizeof addr;
-  if (lst < 0 || bind(lst, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lst, 1) != 0 ||
-      getsockname(lst, (struct sockaddr*)&addr, &alen) != 0)
-    die("listen");
+  struct sockaddr_in addr;
+  int lst = listen_loopback(&addr);
   pid_t sink = fork();
   if (sink == 0) {
-    int c = accept(lst, NULL, NULL);
-    static char buf[1 << 20];
-    while (read(c, buf, sizeof buf) > 0) {
-    }
+    discard_until_eof(accept(lst, NULL, NULL));
     _exit(0);
   }
-  int p[2];
-  if (from_pipe) {
-    if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
-    fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
-  } else if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) != 0) {
-    die("socketpair");
-  }
+  int src;  // what this process reads
   pid_t cmd;
   if (from_pipe) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
+    fcntl(p[0], F_SETPIPE_SZ, 1 << 20);
     cmd = fork();
     if (cmd == 0) {
       dup2(p[1], 1);
@@ -157,31 +165,14 @@ int main(int argc, char** argv) {
       _exit(127);
     }
     close(p[1]);
+    src = p[0];
   } else {
-    // A loopback TCP source: listen, let a child connect and send, read from the accepted end.
-    int src_lst = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t slen = sizeof src;
-    if (src_lst < 0 || bind(src_lst, (struct sockaddr*)&src, sizeof src) != 0 ||
-        listen(src_lst, 1) != 0 || getsockname(src_lst, (struct sockaddr*)&src, &slen) != 0)
-      die("listen");
-    cmd = fork();
-    if (cmd == 0) {
-      int c = socket(AF_INET, SOCK_STREAM, 0);
-      if (connect(c, (struct sockaddr*)&src, sizeof src) != 0) _exit(1);
-      static char zeros[256 * 1024];
-      for (long long left = atoll(bytes); left > 0;) {
-        const size_t chunk = left < (long long)sizeof zeros ? (size_t)left : sizeof zeros;
-        ssize_t w = send(c, zeros, chunk, 0);
-        if (w <= 0) _exit(1);
-        left -= w;
-      }
-      _exit(0);
-    }
-    close(p[0]);
-    close(p[1]);
-    p[0] = accept(src_lst, NULL, NULL);
-    if (p[0] < 0) die("accept");
+    // A loopback TCP source: a child connects and sends; this process reads the accepted end.
+    struct sockaddr_in src_addr;
+    int src_lst = listen_loopback(&src_addr);
+    cmd = fork_zero_sender(&src_addr, atoll(bytes));
+    src = accept(src_lst, NULL, NULL);
+    if (src < 0) die("accept");
   }
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0 || connect(s, (struct sockaddr*)&addr, sizeof addr) != 0) die("connect");
@@ -192,7 +183,7 @@ int main(int argc, char** argv) {
   static unsigned char buf[256 * 1024];
   long long moved = 0;
   ssize_t n;
-  while ((n = read(p[0], buf, sizeof buf)) > 0) {
+  while ((n = read(src, buf, sizeof buf)) > 0) {
     moved += n;
     for (ssize_t off = 0; off < n; off += 32768) {
       const int len = n - off < 32768 ? (int)(n - off) : 32768;
