@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
+#include "base/unique_fd.h"
 #include "gtest/gtest.h"
 #include "tests/sftp/test_client.h"
 
@@ -49,13 +51,21 @@ struct Pipe {
   int w = -1;
 };
 
-int OpenRead(const std::string& path) { return open(path.c_str(), O_RDONLY | O_CLOEXEC); }
+// A file with `content` in a fresh directory, open for reading.
+struct TestFile {
+  explicit TestFile(std::string text) : content(std::move(text)) {
+    testing::WriteFile(dir.Join("f"), content);
+    fd.reset(open(dir.Join("f").c_str(), O_RDONLY | O_CLOEXEC));
+  }
+  TempDir dir;
+  std::string content;
+  UniqueFd fd;
+};
 
 TEST(SftpReadStage, MovesAnUnalignedRangeOfAFileIntoThePipeAsItIs) {
-  TempDir dir;
-  const std::string content = Pattern(600 * 1024);
-  testing::WriteFile(dir.Join("f"), content);
-  const int fd = OpenRead(dir.Join("f"));
+  TestFile file(Pattern(600 * 1024));
+  const std::string& content = file.content;
+  const int fd = file.fd.get();
   Pipe out;
   ASSERT_GE(fcntl(out.w, F_SETPIPE_SZ, 1 << 20), static_cast<int>(kMaxRead) + 8192);
   ReadStage stage(out.w, kMaxRead);
@@ -66,14 +76,12 @@ TEST(SftpReadStage, MovesAnUnalignedRangeOfAFileIntoThePipeAsItIs) {
   ASSERT_TRUE(stage.Drain(out.w));
   EXPECT_EQ(stage.staged(), 0u);
   EXPECT_EQ(out.ReadAll(), content.substr(4097, kMaxRead));
-  close(fd);
 }
 
 TEST(SftpReadStage, IsShortAtTheEndOfTheFileAndEmptyPastIt) {
-  TempDir dir;
-  const std::string content = Pattern(10000);
-  testing::WriteFile(dir.Join("f"), content);
-  const int fd = OpenRead(dir.Join("f"));
+  TestFile file(Pattern(10000));
+  const std::string& content = file.content;
+  const int fd = file.fd.get();
   Pipe out;
   ReadStage stage(out.w, kMaxRead);
   ASSERT_EQ(stage.Fill(fd, 9000, 32768), 1000);
@@ -82,16 +90,14 @@ TEST(SftpReadStage, IsShortAtTheEndOfTheFileAndEmptyPastIt) {
   EXPECT_EQ(stage.Fill(fd, 10000, 32768), 0);
   EXPECT_EQ(stage.Fill(fd, 1 << 30, 32768), 0);
   EXPECT_EQ(stage.staged(), 0u);
-  close(fd);
 }
 
 // The out pipe of 64 KiB takes a quarter of a large reply: the rest stays staged until the
 // reader has made room, and arrives in order.
 TEST(SftpReadStage, KeepsWhatAFullOutPipeDoesNotTakeForLater) {
-  TempDir dir;
-  const std::string content = Pattern(kMaxRead);
-  testing::WriteFile(dir.Join("f"), content);
-  const int fd = OpenRead(dir.Join("f"));
+  TestFile file(Pattern(kMaxRead));
+  const std::string& content = file.content;
+  const int fd = file.fd.get();
   Pipe out;
   ASSERT_EQ(fcntl(out.w, F_SETPIPE_SZ, 65536), 65536);
   ReadStage stage(out.w, kMaxRead);
@@ -105,14 +111,12 @@ TEST(SftpReadStage, KeepsWhatAFullOutPipeDoesNotTakeForLater) {
   EXPECT_GT(rounds, 1) << "the first Drain left bytes staged";
   EXPECT_EQ(stage.staged(), 0u);
   EXPECT_EQ(got, content);
-  close(fd);
 }
 
 TEST(SftpReadStage, DrainsIntoASocketToo) {
-  TempDir dir;
-  const std::string content = Pattern(100000);
-  testing::WriteFile(dir.Join("f"), content);
-  const int fd = OpenRead(dir.Join("f"));
+  TestFile file(Pattern(100000));
+  const std::string& content = file.content;
+  const int fd = file.fd.get();
   int sv[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
   ReadStage stage(sv[0], kMaxRead);
@@ -127,21 +131,18 @@ TEST(SftpReadStage, DrainsIntoASocketToo) {
   EXPECT_EQ(got, content);
   close(sv[0]);
   close(sv[1]);
-  close(fd);
 }
 
 // /dev/null (the fuzzer's out fd) is neither pipe nor socket: every READ takes pread.
 TEST(SftpReadStage, AnOutFdThatIsNeitherPipeNorSocketMeansPread) {
-  TempDir dir;
-  testing::WriteFile(dir.Join("f"), "data");
-  const int fd = OpenRead(dir.Join("f"));
+  TestFile file("data");
+  const int fd = file.fd.get();
   const int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
   ReadStage stage(null_fd, kMaxRead);
   errno = 0;
   EXPECT_EQ(stage.Fill(fd, 0, 4), -1);
   EXPECT_TRUE(ReadStage::CannotSplice(errno)) << errno;
   close(null_fd);
-  close(fd);
 }
 
 // A FIFO has no offsets: the session reads it with read(2) instead.
@@ -161,9 +162,8 @@ TEST(SftpReadStage, AFifoCannotBeSpliced) {
 }
 
 TEST(SftpReadStage, DrainToAReaderThatIsGoneFailsWithEpipe) {
-  TempDir dir;
-  testing::WriteFile(dir.Join("f"), Pattern(8192));
-  const int fd = OpenRead(dir.Join("f"));
+  TestFile file(Pattern(8192));
+  const int fd = file.fd.get();
   Pipe out;
   close(out.r);
   out.r = -1;
@@ -182,7 +182,6 @@ TEST(SftpReadStage, DrainToAReaderThatIsGoneFailsWithEpipe) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   stage.Discard();
   EXPECT_EQ(stage.staged(), 0u);
-  close(fd);
 }
 
 }  // namespace
