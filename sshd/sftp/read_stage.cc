@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/pipe_size.h"
+
 namespace hatch::sftp {
 namespace {
 
@@ -25,10 +27,8 @@ bool ReadStage::Open() {
   read_end_.reset(fds[0]);
   write_end_.reset(fds[1]);
   const size_t want = max_read_ + 2 * kPage;
-  int size = fcntl(write_end_.get(), F_GETPIPE_SZ);
-  if (size >= 0 && static_cast<size_t>(size) < want) {
-    size = fcntl(write_end_.get(), F_SETPIPE_SZ, static_cast<int>(want));
-  }
+  GrowPipe(write_end_.get(), static_cast<int>(want));
+  const int size = fcntl(write_end_.get(), F_GETPIPE_SZ);
   if (size >= 0 && static_cast<size_t>(size) >= want) return true;
   read_end_.reset();
   write_end_.reset();

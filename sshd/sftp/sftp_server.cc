@@ -89,10 +89,6 @@ class SigpipeBlockScope {
   sigset_t old_mask_;
 };
 
-// Replies to READs are up to 255 KiB; a pipe holds 64 KiB by default, so each would take
-// four writes here and four reads in the daemon. A 1 MiB pipe (Linux's default
-// pipe-max-size, allowed without privilege) takes several at once. Best effort: a socket or
-// a refusal leaves the fd as it is.
 class ServerLoop {
  public:
   ServerLoop(int in_fd, int out_fd, const SftpServerOptions& options)
@@ -272,6 +268,9 @@ int RunSftpServer(int in_fd, int out_fd, const SftpServerOptions& options) {
   SigpipeBlockScope no_sigpipe;
   NonBlockingScope in_mode(in_fd);
   NonBlockingScope out_mode(out_fd);
+  // Replies to READs are up to 255 KiB; a pipe holds 64 KiB by default, so each would take
+  // four system calls here and four reads in the daemon. A 1 MiB pipe takes several at once.
+  // Best effort: a socket or a refusal leaves the fd as it is.
   GrowPipe(out_fd);
   ServerLoop loop(in_fd, out_fd, options);
   return loop.Run();
