@@ -282,7 +282,8 @@ def test_the_foreground_command_is_hung_up_but_nohup_is_not_escalated(sshd, pm, 
     wait_until(lambda: not running(fg), 5, what="SIGHUP to end the foreground command")
     time.sleep(2.5)
     assert sc.alive() == {"nohup"}, "a process ignoring SIGHUP must not be SIGKILLed"
-    assert sshd.find_logs("sshd.session.hangup") or sshd.find_logs("sshd.session.closed-by-client")
+    wait_until(lambda: sshd.find_logs("sshd.session.hangup") or
+               sshd.find_logs("sshd.session.closed-by-client"), 10, what="the session's end in the log")
 
 
 def test_tmux_session_started_interactively_survives_and_can_be_reattached(sshd, ssh, scenario):

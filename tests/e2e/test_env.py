@@ -143,6 +143,7 @@ def test_env_flood_is_refused_and_the_connection_stays_small(sshd, pm):
     chan.exec_command("env | grep -c '^FLOOD'")
     out, _ = read_channel(chan)
     assert 0 < int(out) <= 13  # 256 KiB holds 13 of them
+    sshd.wait_log("sshd.session.env-refused")
     assert len(sshd.find_logs("sshd.session.env-refused")) == 1
     assert value not in "".join(sshd.stdout_lines)
 

@@ -69,7 +69,7 @@ def test_ssh_L_by_name_localhost_reaches_an_http_server(sshd, forwards, http_tar
             reply, _ = recv_all(s)
         assert reply.startswith(b"HTTP/1.0 200"), reply
         assert reply.endswith(f"hello from {path}".encode()), reply
-    assert sshd.find_logs("sshd.forward.local.opened", host="localhost", port=http_target)
+    sshd.wait_log("sshd.forward.local.opened", host="localhost", port=http_target)
 
 
 def test_ssh_L_client_half_close_target_sees_eof_and_still_answers(sshd, forwards, targets):
@@ -345,7 +345,7 @@ def test_plink_L_carries_data_both_ways(sshd, keys, forward_ppk, targets):
         with connect(lport) as s:
             back = exchange(s, payload)
         assert sha(back) == sha(payload)
-        assert sshd.find_logs("sshd.forward.local.opened", port=t.port)
+        sshd.wait_log("sshd.forward.local.opened", port=t.port)
     finally:
         p.kill()
         p.wait(10)

@@ -37,7 +37,7 @@ def test_ssh_R_fixed_port_carries_data_to_the_local_target(sshd, forwards, targe
         back = echo_round_trip(s, payload)
     assert sha(back) == sha(payload)
     assert t.accepted() == 1 and t.conns[0].received == len(payload)
-    assert sshd.find_logs("sshd.forward.remote.listening", address="localhost", port=rport)
+    sshd.wait_log("sshd.forward.remote.listening", address="localhost", port=rport)
 
 
 def test_ssh_R_half_close_peer_eof_reaches_the_target_and_the_answer_comes_back(
@@ -116,14 +116,14 @@ def test_ssh_R_port_0_through_a_control_socket_forward_and_cancel(sshd, control_
     out = control_master("-O", "forward", "-R", spec).stdout
     rport = int(out.split()[0])  # the port the daemon bound, from its reply
     assert rport != 0 and is_listening(rport)
-    assert sshd.find_logs("sshd.forward.remote.listening", port=rport)
+    sshd.wait_log("sshd.forward.remote.listening", port=rport)
     payload = os.urandom(4 * MIB)
     for _ in range(2):
         with connect(rport) as s:
             assert sha(echo_round_trip(s, payload)) == sha(payload)
     control_master("-O", "cancel", "-R", spec)
     wait_until(lambda: connect_refused(rport), 10, what="the listener to close")
-    assert sshd.find_logs("sshd.forward.remote.cancelled", port=rport)
+    sshd.wait_log("sshd.forward.remote.cancelled", port=rport)
     # A new one after the cancel works too.
     again = int(control_master("-O", "forward", "-R", spec).stdout.split()[0])
     with connect(again) as s:

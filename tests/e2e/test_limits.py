@@ -108,7 +108,7 @@ def test_max_connections_refuses_the_second_while_the_first_works(sshd_factory, 
     assert r.returncode == 255 and r.stdout == b""
     with pytest.raises((paramiko.SSHException, EOFError, OSError)):
         Paramiko(keys).connect(d, timeout=5)
-    assert d.find_logs("sshd.connection.refused")
+    d.wait_log("sshd.connection.refused")
     # The first connection is unaffected.
     chan.sendall(b"still here\n")
     chan.settimeout(10)

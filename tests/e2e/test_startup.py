@@ -89,7 +89,7 @@ def test_go_style_flag_forms_parse(sshd_factory, ssh, keys):
     assert d.wait_started(), d.stderr_text()
     r = ssh.run(d, "echo $MARKER")
     assert (r.returncode, r.stdout) == (0, b"42\n")
-    assert d.find_logs("sshd.host-key")  # debug level took effect
+    d.wait_log("sshd.host-key")  # debug level took effect
 
 
 def test_bool_flag_false_turns_it_off(sshd_factory, ssh):
@@ -117,7 +117,7 @@ def test_host_key_is_exactly_the_given_one(sshd_factory, keys, kind):
     path = keys.host_rsa if kind == "rsa" else keys.host_ed25519
     assert _fingerprint_of_line(lines[0]) == keys.host_fingerprint(path)
     # And the daemon logs that fingerprint (at debug), never the key.
-    assert d.find_logs("sshd.host-key")[0]["data"]["fingerprint"] == keys.host_fingerprint(path)
+    assert d.wait_log("sshd.host-key")["data"]["fingerprint"] == keys.host_fingerprint(path)
 
 
 def test_host_key_in_pkcs8_pem(sshd_factory, ssh, shared_tmp):

@@ -61,7 +61,7 @@ def test_scp_single_file_both_directions(clients, daemon, area, legacy):
     assert open(area.r("uploaded.txt"), "rb").read() == b"up\n" * 1000
     assert open(area.l("got.txt"), "rb").read() == b"down\n" * 1000
     want = "scp" if legacy else "subsystem"
-    assert daemon.find_logs("sshd.session.started", type=want)
+    daemon.wait_log("sshd.session.started", type=want)
 
 
 @MODES
@@ -301,7 +301,7 @@ def test_pscp_put_get(daemon, area, keys, ppk, protocol):
     ok(pscp(daemon, keys, ppk, protocol, "-r", area.l("tree"), REMOTE + "in"))
     assert tree(area.r("in", "tree")) == tree(area.l("tree"))
     want = "scp" if protocol == "-scp" else "subsystem"
-    assert daemon.find_logs("sshd.session.started", type=want)
+    daemon.wait_log("sshd.session.started", type=want)
 
 
 def test_pscp_ls(daemon, area, keys, ppk):
@@ -337,7 +337,7 @@ def test_rsync_tree_both_directions_and_incremental(clients, daemon, area):
                          area.l("back") + "/"))
     assert tree(area.l("back")) == tree(area.r("rtree"))
     assert "*deleting   top.txt" in r.stdout, r.stdout
-    assert daemon.find_logs("sshd.session.started", type="exec")
+    daemon.wait_log("sshd.session.started", type="exec")
 
 
 # ---------------------------------------------------------------------------------------------
