@@ -107,6 +107,12 @@ def cpu_seconds(listener):
     return sum(int(x) for x in f[11:15]) / CLK_TCK
 
 
+def cpu_user_seconds(listener):
+    """The user-space part of cpu_seconds(): utime plus cutime."""
+    f = _stat_fields(listener)
+    return (int(f[11]) + int(f[13])) / CLK_TCK
+
+
 def wait_quiescent(listener, comms, timeout=5.0):
     """Wait until the listener has no children left (all connections reaped)."""
     deadline = time.monotonic() + timeout
@@ -207,6 +213,18 @@ class CgroupCpu:
                     return int(line.split()[1]) * self.scale
             return 0.0
         return int(text) * self.scale
+
+    def user_seconds(self, name):
+        """The part of seconds() spent in user space (the rest is the kernel's: system calls,
+        page faults and the interrupt work that ran while the group's processes did)."""
+        if self.file == "cpu.stat":
+            with open(os.path.join(self.base, name, self.file)) as f:
+                for line in f.read().splitlines():
+                    if line.startswith("user_usec"):
+                        return int(line.split()[1]) * self.scale
+            return 0.0
+        with open(os.path.join(self.base, name, "cpuacct.usage_user")) as f:
+            return int(f.read()) * self.scale
 
     def remove(self):
         """rmdir the run's cgroups (empty once their processes have exited)."""

@@ -114,6 +114,12 @@ class Server:
             return self.cgroup.seconds(self.name)
         return procmem.cpu_seconds(self.proc.pid)
 
+    def cpu_user_seconds(self):
+        """The user-space part of cpu_seconds()."""
+        if self.cgroup:
+            return self.cgroup.user_seconds(self.name)
+        return procmem.cpu_user_seconds(self.proc.pid)
+
     def exited(self):
         """None while running, else how it ended ("exit 0", "signal SIGSEGV", ...)."""
         if self.proc is None or self.proc.poll() is None:

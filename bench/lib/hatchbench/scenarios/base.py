@@ -47,6 +47,21 @@ class Target:
 CPU_PER_GIB_TARGET = Target("openssh", "<=", factor=0.5, cap=1.0)
 
 
+def user_cpu_row(key, label, raw, size, missing, less_command=False):
+    """The user-space part of a server CPU per GiB row (no target: it shows how much of the
+    figure is the server's own code, the cipher included, and how much the kernel's work
+    on its behalf). `less_command`: less the exec command's own user time."""
+    def own(r):
+        if less_command:
+            if r.get("command_user_s") is None:
+                return None
+            return r["server_user_s"] - r["command_user_s"]
+        return r["server_user_s"]
+    values = {k: median([own(r) * (1024 * MIB) / size for r in v])
+              for k, v in raw.items() if v and all(own(r) is not None for r in v)}
+    return Row(key, label, "s", "lower", values, missing=missing, fmt="{:.2f}")
+
+
 class Row:
     def __init__(self, key, label, unit, better, values, target=None, missing=None, fmt="{:.1f}"):
         self.key = key            # stable id for the JSON, e.g. "throughput.down.aes128-gcm"
@@ -142,7 +157,7 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
     """
     comms = tuple(server.comms) + tuple(helpers)
     server.wait_quiescent()
-    cpu0 = server.cpu_seconds()
+    cpu0, user0 = server.cpu_seconds(), server.cpu_user_seconds()
     src = None
     want_out = stdout_bytes is not None or stdout_text is not None
     with tempfile.TemporaryFile() as errf, procmem.PeakSampler(server.pid, comms) as sampler:
@@ -193,10 +208,10 @@ def timed_transfer(ctx, server, argv, feed=None, timeout=300, helpers=(), stdout
         raise BenchError(f"{server.name}: remote end reported {text.strip()[:80]!r}, "
                          f"expected {stdout_text!r}")
     server.wait_quiescent()
-    cpu1 = server.cpu_seconds()
-    return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0,
+    cpu1, user1 = server.cpu_seconds(), server.cpu_user_seconds()
+    return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0, "server_user_s": user1 - user0,
             "peak_conn_rss_kib": sampler.peak_rss_kib, "peak_conn_pss_kib": sampler.peak_pss_kib,
-            "command_cpu_s": command_cpu(err)}
+            "command_cpu_s": command_cpu(err), "command_user_s": command_cpu(err, user=True)}
 
 
 # An exec transfer's remote command runs under GNU time with this format, which prints the
@@ -209,13 +224,14 @@ def timed_command(command):
     return f"/usr/bin/time -f '{COMMAND_CPU_MARK} %U %S' {command}"
 
 
-def command_cpu(stderr_text):
-    """The CPU seconds timed_command() reported on stderr, or None."""
+def command_cpu(stderr_text, user=False):
+    """The CPU seconds timed_command() reported on stderr (only its user-space part with
+    `user`), or None."""
     for line in stderr_text.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == COMMAND_CPU_MARK:
             try:
-                return float(parts[1]) + float(parts[2])
+                return float(parts[1]) + (0.0 if user else float(parts[2]))
             except ValueError:
                 return None
     return None

@@ -9,7 +9,7 @@ transfer under 8 MiB.
 """
 import os
 
-from .base import (CPU_PER_GIB_TARGET, MIB, Row, Scenario, Target, median,
+from .base import (CPU_PER_GIB_TARGET, MIB, Row, Scenario, Target, median, user_cpu_row,
                    timed_transfer)
 from ..user import BenchError
 
@@ -63,6 +63,8 @@ class FileTransfer(Scenario):
                 rows.append(Row(f"files_cpu.{key}", f"  server CPU per GiB, {label}", "s",
                                 "lower", cpu, target=CPU_PER_GIB_TARGET, missing=miss,
                                 fmt="{:.2f}"))
+                rows.append(user_cpu_row(f"files_user.{key}", f"    of it in user space, {label}",
+                                         raw, size, miss))
                 for k, v in raw.items():
                     peak_rows[k] = max([peak_rows.get(k, 0)] + [r["peak_conn_rss_kib"] for r in v])
                     pss = [r["peak_conn_pss_kib"] for r in v if r["peak_conn_pss_kib"] is not None]

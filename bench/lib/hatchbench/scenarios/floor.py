@@ -5,7 +5,9 @@ tools/floor.c does only what every SSH server must do per byte. Downloads: read 
 loopback socket, as from an -L tunnel's target), 256 KiB at a time, seal each 32 KiB packet
 in place with the cipher (OpenSSL EVP, a nonce per packet), send it to a loopback TCP reader.
 Upload (up): read a loopback TCP socket 256 KiB at a time, open each 32 KiB packet in place,
-write to the command's 1 MiB pipe. No SSH framing, window or poll loop: a lower bound for
+write to the command's 1 MiB pipe. File upload (file): the same into a new file, 32 KiB per
+write, as the sftp and scp built-ins write (the floor of files.py's put rows, which pay the
+file system's work too). No SSH framing, window or poll loop: a lower bound for
 throughput.py's "the daemon alone" rows and forward.py's server->client rows, measured in
 the same run. Its own CPU (getrusage, the source and the reader excluded) per GiB, median of
 the runs; `none` is the kernel's part alone (the pipe or socket, and the loopback TCP stack,
@@ -18,7 +20,8 @@ from .base import MIB, Row, Scenario, median
 from ..user import BenchError
 
 CIPHERS = ("none", "aes128-gcm", "chacha20-poly1305")
-SOURCES = {"pipe": "pipe -> TCP", "tcp": "TCP -> TCP", "up": "TCP -> pipe (upload)"}
+SOURCES = {"pipe": "pipe -> TCP", "tcp": "TCP -> TCP", "up": "TCP -> pipe (upload)",
+           "file": "TCP -> file (put)"}
 SOURCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools",
                       "floor.c")
 
@@ -41,8 +44,10 @@ class Floor(Scenario):
         raw = {f"{src}.{c}": [] for src, c in cases}
         for _ in range(runs):
             for src, c in cases:
-                out = ctx.user.check_output([binary, src, c, str(mib * MIB)],
-                                            timeout=60 + mib / 5)
+                argv = [binary, src, c, str(mib * MIB)]
+                if src == "file":
+                    argv.append(ctx.ws.path("floor-put.bin"))
+                out = ctx.user.check_output(argv, timeout=60 + mib / 5)
                 tag, cpu, moved = out.split()
                 if tag != "floor" or int(moved) != mib * MIB:
                     raise BenchError(f"floor: {src} {c}: moved {moved} bytes, "

@@ -31,7 +31,7 @@ from .. import procmem
 from ..servers import free_port
 from ..user import BenchError
 from .base import (CPU_PER_GIB_TARGET, MIB, Row, Scenario, Target, median, p90,
-                   read_line)
+                   read_line, user_cpu_row)
 
 PY = "/usr/bin/python3"  # Debian's: the bench user cannot run root's pyenv
 PEER_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))),
@@ -128,6 +128,8 @@ class Forward(Scenario):
                             target=Target("openssh", ">="), missing=miss, fmt="{:.0f}"))
             rows.append(Row(f"forward_cpu.{key}", f"  server CPU per GiB, {label}", "s",
                             "lower", cpu, target=CPU_PER_GIB_TARGET, missing=miss, fmt="{:.2f}"))
+            rows.append(user_cpu_row(f"forward_user.{key}", f"    of it in user space, {label}",
+                                     raw, size, miss))
         rows.append(Row("forward.peak_conn_rss", "peak RSS of a forwarding connection", "MiB",
                         "lower", {k: v / 1024 for k, v in peak_rss.items()}))
         rows.append(Row("forward.peak_conn_pss", "peak PSS of a forwarding connection", "MiB",
@@ -177,7 +179,7 @@ class Forward(Scenario):
                 target = self._peer(ctx, tmode, tport, size)
                 peer = self._peer(ctx, pmode, fport, size, go=True)
                 ssh = self._tunnel(ctx, server, fwd, fport, tport, errf)
-                cpu0 = server.cpu_seconds()
+                cpu0, user0 = server.cpu_seconds(), server.cpu_user_seconds()
                 t0 = time.perf_counter()
                 peer.stdin.write(b"go\n")
                 peer.stdin.flush()
@@ -209,8 +211,9 @@ class Forward(Scenario):
                 _stop(ssh)
                 ssh = None
                 server.wait_quiescent()
-                cpu1 = server.cpu_seconds()
+                cpu1, user1 = server.cpu_seconds(), server.cpu_user_seconds()
             return {"seconds": seconds, "server_cpu_s": cpu1 - cpu0,
+                    "server_user_s": user1 - user0,
                     "peak_conn_rss_kib": sampler.peak_rss_kib,
                     "peak_conn_pss_kib": sampler.peak_pss_kib}
         finally:

@@ -11,7 +11,7 @@ the user asked for (the same `head`/`wc` costs every server the same; on a VM wh
 call costs a microsecond, `head -c`'s 4 KiB writes are 0.7 s/GiB by themselves).
 """
 from .base import (CPU_PER_GIB_TARGET, MIB, Row, Scenario, Target, median, ssh_works,
-                   timed_command, timed_transfer)
+                   timed_command, timed_transfer, user_cpu_row)
 from ..user import BenchError
 
 CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
@@ -71,6 +71,9 @@ class Throughput(Scenario):
                                 f"  the daemon alone (less the command), {direction} {short}",
                                 "s", "lower", own, target=CPU_PER_GIB_TARGET, missing=miss,
                                 fmt="{:.2f}"))
+                rows.append(user_cpu_row(f"server_user_own.{direction}.{short}",
+                                         f"    of it in user space, {direction} {short}",
+                                         raw, size, miss, less_command=True))
         rows.append(Row("throughput.peak_conn_rss", "peak RSS of a connection while streaming",
                         "MiB", "lower", {k: v / 1024 for k, v in peak.items()}, fmt="{:.1f}"))
         rows.append(Row("throughput.peak_conn_pss", "peak PSS of a connection while streaming",

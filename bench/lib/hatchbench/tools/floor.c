@@ -1,6 +1,6 @@
 // The floor: the CPU an exec transfer costs a server that does nothing but move the bytes.
 //
-// floor pipe|tcp|up CIPHER BYTES. Downloads (pipe, tcp): starts a source of BYTES zeros:
+// floor pipe|tcp|up|file CIPHER BYTES [PATH]. Downloads (pipe, tcp): starts a source of BYTES zeros:
 // `head -c BYTES /dev/zero` on a 1 MiB pipe (pipe: as a server starts the session's
 // command), or a child that sends them over loopback TCP (tcp: as the target of an -L tunnel
 // does); and a sink child that accepts one loopback TCP connection and reads it to EOF (as
@@ -11,7 +11,10 @@
 // loopback TCP (as the client would); this process reads 256 KiB at a time, opens each
 // 32 KiB packet in place (decrypts it and checks a tag: the bytes are not really sealed, so
 // the check fails, at the same cost) and writes what it read to a 1 MiB pipe, whose reader
-// (a child, as the session's command) discards it. No SSH framing, window or poll loop.
+// (a child, as the session's command) discards it. File upload (file, the floor of an sftp or
+// scp put): the same, but what is opened goes straight into a new file at PATH, 32 KiB per
+// write(2) as hatch's built-ins write (base/file_write.h); the file is removed at the end.
+// No SSH framing, window or poll loop.
 // Prints its own CPU seconds (children excluded) and the bytes moved: "floor <cpu-seconds>
 // <bytes>".
 #define _GNU_SOURCE
@@ -83,22 +86,32 @@ static pid_t fork_zero_sender(const struct sockaddr_in* addr, long long bytes) {
   return pid;
 }
 
-// The upload floor: loopback TCP in, each packet opened in place, a pipe out.
-static int upload(const char* cipher_name, long long bytes) {
+// The upload floor: loopback TCP in, each packet opened in place, out to a pipe (path NULL)
+// or to a new file at `path`.
+static int upload(const char* cipher_name, long long bytes, const char* path) {
   const EVP_CIPHER* cipher = cipher_named(cipher_name);
   struct sockaddr_in addr;
   int lst = listen_loopback(&addr);
   pid_t client = fork_zero_sender(&addr, bytes);
   int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
-  fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-  pid_t cmd = fork();
-  if (cmd == 0) {
-    close(p[1]);
-    discard_until_eof(p[0]);
-    _exit(0);
+  pid_t cmd = -1;
+  size_t chunk = 1 << 20;  // a pipe takes a read's worth at once
+  if (path != NULL) {
+    p[0] = -1;
+    p[1] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (p[1] < 0) die(path);
+    chunk = 32768;
+  } else {
+    if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
+    fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    cmd = fork();
+    if (cmd == 0) {
+      close(p[1]);
+      discard_until_eof(p[0]);
+      _exit(0);
+    }
+    close(p[0]);
   }
-  close(p[0]);
   int s = accept(lst, NULL, NULL);
   if (s < 0) die("accept");
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
@@ -121,26 +134,32 @@ static int upload(const char* cipher_name, long long bytes) {
       }
     }
     for (ssize_t done = 0; done < n;) {
-      ssize_t w = write(p[1], buf + done, (size_t)(n - done));
+      const size_t left = (size_t)(n - done);
+      ssize_t w = write(p[1], buf + done, left < chunk ? left : chunk);
       if (w <= 0) die("write");
       done += w;
     }
   }
   close(p[1]);
+  if (path != NULL) unlink(path);
   int status;
   waitpid(client, &status, 0);
-  waitpid(cmd, &status, 0);
+  if (cmd > 0) waitpid(cmd, &status, 0);
   print_cpu(moved);
   return 0;
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4 || (strcmp(argv[1], "pipe") != 0 && strcmp(argv[1], "tcp") != 0 &&
-                    strcmp(argv[1], "up") != 0)) {
-    fprintf(stderr, "usage: floor pipe|tcp|up none|aes128-gcm|chacha20-poly1305 BYTES\n");
+  const int to_file = argc == 5 && strcmp(argv[1], "file") == 0;
+  if (!to_file && (argc != 4 || (strcmp(argv[1], "pipe") != 0 && strcmp(argv[1], "tcp") != 0 &&
+                                 strcmp(argv[1], "up") != 0))) {
+    fprintf(stderr,
+            "usage: floor pipe|tcp|up none|aes128-gcm|chacha20-poly1305 BYTES\n"
+            "       floor file none|aes128-gcm|chacha20-poly1305 BYTES PATH\n");
     return 2;
   }
-  if (strcmp(argv[1], "up") == 0) return upload(argv[2], atoll(argv[3]));
+  if (to_file || strcmp(argv[1], "up") == 0)
+    return upload(argv[2], atoll(argv[3]), to_file ? argv[4] : NULL);
   const int from_pipe = strcmp(argv[1], "pipe") == 0;
   const EVP_CIPHER* cipher = cipher_named(argv[2]);
   const char* bytes = argv[3];
