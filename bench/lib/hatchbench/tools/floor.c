@@ -1,7 +1,7 @@
 // The floor: the CPU an exec transfer costs a server that does nothing but move the bytes.
 //
-// floor pipe|tcp|up|file CIPHER BYTES [PATH]. Downloads (pipe, tcp): starts a source of BYTES zeros:
-// `head -c BYTES /dev/zero` on a 1 MiB pipe (pipe: as a server starts the session's
+// floor pipe|tcp|up|file CIPHER BYTES [PATH]. Downloads (pipe, tcp): starts a source of
+// BYTES zeros: `head -c BYTES /dev/zero` on a 1 MiB pipe (pipe: as a server starts the session's
 // command), or a child that sends them over loopback TCP (tcp: as the target of an -L tunnel
 // does); and a sink child that accepts one loopback TCP connection and reads it to EOF (as
 // the client would). This process then does what any SSH server must do per byte, and
@@ -93,15 +93,15 @@ static int upload(const char* cipher_name, long long bytes, const char* path) {
   struct sockaddr_in addr;
   int lst = listen_loopback(&addr);
   pid_t client = fork_zero_sender(&addr, bytes);
-  int p[2];
+  int out;  // the pipe's write end or the file
   pid_t cmd = -1;
   size_t chunk = 1 << 20;  // a pipe takes a read's worth at once
   if (path != NULL) {
-    p[0] = -1;
-    p[1] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (p[1] < 0) die(path);
+    out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) die(path);
     chunk = 32768;
   } else {
+    int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) die("pipe");
     fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
     cmd = fork();
@@ -111,6 +111,7 @@ static int upload(const char* cipher_name, long long bytes, const char* path) {
       _exit(0);
     }
     close(p[0]);
+    out = p[1];
   }
   int s = accept(lst, NULL, NULL);
   if (s < 0) die("accept");
@@ -135,12 +136,12 @@ static int upload(const char* cipher_name, long long bytes, const char* path) {
     }
     for (ssize_t done = 0; done < n;) {
       const size_t left = (size_t)(n - done);
-      ssize_t w = write(p[1], buf + done, left < chunk ? left : chunk);
+      ssize_t w = write(out, buf + done, left < chunk ? left : chunk);
       if (w <= 0) die("write");
       done += w;
     }
   }
-  close(p[1]);
+  close(out);
   if (path != NULL) unlink(path);
   int status;
   waitpid(client, &status, 0);
