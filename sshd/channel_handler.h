@@ -45,6 +45,9 @@ class ConnectionContext {
   virtual void ReleaseChild(pid_t pid) = 0;
   // Traffic that keeps the connection from being idle.
   virtual void MarkActivity() = 0;
+  // Forwarded TCP channels open or being opened on the connection, both ways (-L
+  // direct-tcpip and connections to -R listeners): together they are held to -maxTunnels.
+  virtual int ForwardedChannels() const { return 0; }
   // The connection's audit trail (sshd/audit.h): its id and peer. The default (for test
   // contexts) is an unnamed connection's.
   virtual const ConnectionAudit& audit() {

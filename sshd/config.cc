@@ -43,7 +43,7 @@ ABSL_FLAG(absl::Duration, keepaliveInterval, kDefault.keepalive_interval, "serve
 ABSL_FLAG(int, keepaliveCountMax, kDefault.keepalive_count_max, "unanswered keepalives before a peer is dead");
 ABSL_FLAG(absl::Duration, loginGraceTime, kDefault.login_grace_time, "time to authenticate");
 ABSL_FLAG(int, maxAuthTries, kDefault.max_auth_tries, "authentication attempts per connection");
-ABSL_FLAG(int, maxSessions, kDefault.max_sessions, "open channels per connection");
+ABSL_FLAG(int, maxSessions, kDefault.max_sessions, "open session channels per connection (shells, commands, subsystems)");
 ABSL_FLAG(int, maxConnections, kDefault.max_connections, "concurrent connections, authenticated or not");
 ABSL_FLAG(std::string, maxStartups, "20:30:60",
           "unauthenticated connections start:rate:full: from start refuse rate% at random, "
@@ -59,7 +59,7 @@ ABSL_FLAG(absl::Duration, refusalLogInterval, kDefault.refusal_log_interval,
 ABSL_FLAG(absl::Duration, killGraceTime, kDefault.kill_grace_time,
           "at daemon shutdown: SIGHUP to SIGKILL delay for processes of open sessions");
 ABSL_FLAG(std::string, forwarding, "all", "TCP forwarding allowed: all, local (-L), remote (-R) or none");
-ABSL_FLAG(int, maxTunnels, kDefault.max_tunnels, "concurrent local forward (direct-tcpip) channels per connection");
+ABSL_FLAG(int, maxTunnels, kDefault.max_tunnels, "concurrent forwarded TCP channels per connection, both ways (-L direct-tcpip channels and connections to -R listeners)");
 ABSL_FLAG(int, maxRemoteListeners, kDefault.max_remote_listeners, "remote forward (-R) listeners per connection");
 ABSL_FLAG(bool, appEnvironment, kDefault.app_environment,
           "run shell and exec sessions in the app's environment (classic, CNB or app process)");

@@ -49,7 +49,7 @@ struct Config {
   absl::Duration kill_grace_time = absl::Seconds(2);
   bool allow_local_forwarding = true;   // direct-tcpip (ssh -L)
   bool allow_remote_forwarding = true;  // tcpip-forward (ssh -R)
-  int max_tunnels = 512;        // concurrent direct-tcpip channels per connection
+  int max_tunnels = 512;        // concurrent forwarded TCP channels per connection (-L and -R)
   int max_remote_listeners = 64;  // tcpip-forward listeners per connection
   // Shell and exec sessions run in the app's environment (lifecycle/app_launch.h), prepared
   // once per connection.

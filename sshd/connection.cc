@@ -201,6 +201,19 @@ int Connection::CountLive(ChannelHandler::Kind kind) const {
   return n;
 }
 
+int Connection::ForwardedChannels() const {
+  int n = CountLive(ChannelHandler::Kind::kDirectTcpip);
+  for (const auto* list : {&handlers_, &pending_}) {
+    for (const auto& h : *list) {
+      // Cancelled listeners too: their tunnels live on.
+      if (h->kind() == ChannelHandler::Kind::kRemoteForward) {
+        n += static_cast<const RemoteForwardListener*>(h.get())->open_channels();
+      }
+    }
+  }
+  return n;
+}
+
 template <typename F>
 void Connection::ForEachListening(F f) const {
   for (const auto* list : {&handlers_, &pending_}) {
@@ -242,7 +255,7 @@ int Connection::HandleChannelOpen(ssh_message msg) {
         ssh_message_channel_request_open_reply_failure(msg, 1, "local forwarding is disabled");
         return 0;
       }
-      if (CountLive(ChannelHandler::Kind::kDirectTcpip) >= config.max_tunnels) {
+      if (ForwardedChannels() >= config.max_tunnels) {
         ssh_message_channel_request_open_reply_failure(msg, 4, "too many tunnels");
         return 0;
       }

@@ -55,6 +55,7 @@ class Connection : public ConnectionContext {
   void WatchChild(pid_t pid, ChannelHandler* owner) override;
   void ReleaseChild(pid_t pid) override;
   void MarkActivity() override { last_activity_ = absl::Now(); }
+  int ForwardedChannels() const override;
   const ConnectionAudit& audit() override { return audit_; }
   const absl::StatusOr<lifecycle::AppLaunch>& app_launch() override;
 

@@ -293,14 +293,28 @@ bool RemoteForwardListener::Finished() const {
   return cancelled_ && opening_.empty() && tunnels_.empty();
 }
 
+int RemoteForwardListener::open_channels() const {
+  int n = static_cast<int>(opening_.size());
+  for (const auto& t : tunnels_) n += !t->finished();
+  return n;
+}
+
 void RemoteForwardListener::OnAcceptReady() {
   // A bounded batch per wake-up, so one busy listener cannot starve the loop.
+  bool refused = false;
   for (int i = 0; i < 64 && listen_fd_; ++i) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     UniqueFd fd(accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&peer), &len,
                         SOCK_NONBLOCK | SOCK_CLOEXEC));
-    if (!fd) return;
+    if (!fd) break;
+    // At -maxTunnels the connection is closed at once (its peer sees EOF) rather than left
+    // in the backlog, where it would keep the listener readable and wait for nothing.
+    const int limit = ctx_->config().max_tunnels;
+    if (ctx_->ForwardedChannels() >= limit) {
+      refused = true;
+      continue;
+    }
     TuneSocket(fd.get());
     Pending p;
     const HostPort from = HostPortOf(peer);
@@ -315,6 +329,11 @@ void RemoteForwardListener::OnAcceptReady() {
     if (rc == SSH_ERROR) continue;
     ctx_->MarkActivity();
     opening_.push_back(std::move(p));
+  }
+  if (refused) {
+    LogInfo("forward.remote.too-many-tunnels", {{"peer", ctx_->peer()},
+                                                {"port", bound_port_},
+                                                {"limit", ctx_->config().max_tunnels}});
   }
 }
 

@@ -115,6 +115,8 @@ class RemoteForwardListener : public ChannelHandler {
   const std::string& address() const { return address_; }
   uint16_t bound_port() const { return bound_port_; }
   bool cancelled() const { return cancelled_; }
+  // Channels this listener has open or is opening (counted against -maxTunnels).
+  int open_channels() const;
   // cancel-tcpip-forward: stops listening at once; tunnels already open carry on (as
   // OpenSSH). Safe inside a libssh callback.
   void Cancel();

@@ -132,6 +132,38 @@ def test_ssh_R_port_0_through_a_control_socket_forward_and_cancel(sshd, control_
     wait_until(lambda: connect_refused(again), 10, what="the listener to close with the master")
 
 
+def test_ssh_R_connections_past_max_tunnels_are_closed_at_once(sshd_factory, forwards,
+                                                               targets):
+    """-maxTunnels holds connections to -R listeners too: one past it is accepted and closed
+    (the peer sees EOF, nothing reaches the target), the open ones carry on, and a slot that
+    frees up is used again."""
+    d = sshd_factory.start("-maxTunnels=2")
+    t = targets(echo)
+    rport = free_local_port()
+    forwards(d, "-R", f"{rport}:127.0.0.1:{t.port}").wait_listening(rport)
+    a, b = connect(rport), connect(rport)
+    for s, byte in ((a, b"a"), (b, b"b")):
+        s.sendall(byte)
+        assert s.recv(1) == byte  # both tunnels are open end to end
+    with connect(rport) as extra:
+        assert recv_all(extra)[0] == b""  # EOF (or a reset) with nothing before it
+    d.wait_log("sshd.forward.remote.too-many-tunnels", port=rport, limit=2)
+    assert t.accepted() == 2
+    a.sendall(b"x")
+    assert a.recv(1) == b"x"  # the open tunnels are untouched
+    b.close()
+    wait_until(lambda: any(c.done.is_set() for c in t.conns), 10,
+               what="the closed tunnel to end at the target")
+
+    def a_third_one_works():
+        with connect(rport) as c:
+            c.sendall(b"c")
+            return c.recv(1) == b"c"
+
+    wait_until(a_third_one_works, 10, what="a free tunnel slot after one closed")
+    a.close()
+
+
 def test_ssh_R_port_in_use_gets_a_failure_reply(sshd, forwards, targets):
     t = targets(echo)
     with socket.socket() as busy:
