@@ -105,6 +105,15 @@ int main(int argc, char** argv) {
   // Sessions run as the same uid: without this, any of them could read the host key out of
   // the daemon's /proc/<pid>/mem. execve() makes session programs dumpable again.
   prctl(PR_SET_DUMPABLE, 0);
+  // Whatever started us may have left signals ignored or blocked. The daemon needs two at
+  // their defaults: SIGCHLD (ignored, the kernel reaps children itself and no session's exit
+  // status is ever seen) and SIGALRM (the pre-auth deadlines). None stays blocked; the event
+  // loops block what they read through signalfd themselves.
+  signal(SIGCHLD, SIG_DFL);
+  signal(SIGALRM, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   // A file size limit must fail a recording's write (EFBIG), not kill the connection; the
   // sessions' processes start with every signal at its default again (Spawn).
   signal(SIGXFSZ, SIG_IGN);

@@ -3,6 +3,7 @@ state, own process group, no stray fds) (issue 2, "Sessions": signal)."""
 
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -142,6 +143,29 @@ def test_session_process_starts_with_default_signals_even_if_daemon_ignores_them
     send_signal(chan, "INT")
     read_channel(chan)
     assert chan.exit_signal[0] == "INT"
+
+
+def _ignore_chld_and_alrm():
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGCHLD})
+
+
+def test_daemon_started_with_sigchld_and_sigalrm_ignored_still_reports_and_expires(
+        sshd_factory, pm):
+    """Started with SIGCHLD ignored (the kernel would reap sessions itself: no exit status)
+    and SIGALRM ignored and blocked (no pre-auth deadline), the daemon resets both."""
+    d = sshd_factory.start("-preauthTimeout=1s", preexec=_ignore_chld_and_alrm)
+    c = pm.connect(d)
+    out, _, rc, _ = pm_exec(c, "echo hi; exit 7")
+    assert (out, rc) == (b"hi\n", 7)
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        t0 = time.monotonic()
+        s.recv(256)  # the banner; then say nothing
+        s.settimeout(10)
+        while s.recv(256):
+            pass
+        assert time.monotonic() - t0 < 6  # cut at the 1 s deadline
 
 
 def test_session_process_has_only_fds_0_1_2_and_its_own_group(sshd, pm):
