@@ -73,6 +73,11 @@ absl::Status PrepareSessionSandbox(hatch::Config* config) {
   absl::Status s = hatch::sandbox::SessionSandbox::Check(config->session_sandbox(), abi);
   if (!s.ok() && !config->read_only && config->syscall_filter) {
     hatch::LogError("sandbox.syscall-filter-unavailable", {{"error", std::string(s.message())}});
+    // Also on stderr, whatever -logLevel says: Diego runs the daemon with -logLevel=fatal,
+    // and sessions without their filter must not go unnoticed (the executor streams stderr
+    // to the app's logs as ERR).
+    std::fprintf(stderr, "diego-sshd: warning: sessions run without the syscall filter: %s\n",
+                 std::string(s.message()).c_str());
     config->syscall_filter = false;
     return absl::OkStatus();
   }

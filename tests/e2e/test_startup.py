@@ -275,3 +275,46 @@ def test_stopped_daemon_no_longer_accepts(sshd, ssh):
     assert sshd.stop() == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+# ---------------------------------------------------------------------------------------------
+# A container that refuses seccomp
+
+
+def _refuse_seccomp():
+    """Runs in the daemon's child before exec: a seccomp filter (raw BPF, x86-64) under which
+    seccomp(2) and prctl(PR_SET_SECCOMP) fail with EPERM, as in a container whose profile
+    refuses them; everything else is allowed."""
+    import ctypes
+    import struct
+    libc = ctypes.CDLL(None, use_errno=True)
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    allow, eperm = 0x7FFF0000, 0x00050000 | 1
+    prog = [(ld, 0, 0, 4), (jeq, 0, 5, 0xC000003E),  # arch: not x86-64 -> allow
+            (ld, 0, 0, 0), (jeq, 4, 0, 317),        # nr: seccomp -> EPERM
+            (jeq, 0, 2, 157),                       # prctl? else allow
+            (ld, 0, 0, 16), (jeq, 1, 0, 22),        # PR_SET_SECCOMP -> EPERM
+            (ret, 0, 0, allow), (ret, 0, 0, eperm)]
+    raw = b"".join(struct.pack("HBBI", *i) for i in prog)
+    buf = ctypes.create_string_buffer(raw)
+    fprog = struct.pack("HxxxxxxQ", len(prog), ctypes.addressof(buf))
+    fbuf = ctypes.create_string_buffer(fprog)
+    arg = ctypes.c_ulong
+    if (libc.prctl(38, arg(1), arg(0), arg(0), arg(0)) != 0 or
+            libc.prctl(22, arg(2), arg(ctypes.addressof(fbuf)), arg(0), arg(0)) != 0):
+        os._exit(99)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the test's BPF is x86-64's")
+@pytest.mark.parametrize("log_level", ["info", "fatal"])
+def test_seccomp_refused_by_the_container_is_reported_and_sessions_still_run(
+        sshd_factory, pm, log_level):
+    d = sshd_factory.start(log_level=log_level, preexec=_refuse_seccomp)
+    assert "Seccomp:\t2" in open(f"/proc/{d.pid}/status").read()  # the refusal is in place
+    c = pm.connect(d)
+    assert pm_exec(c, "echo ok")[0] == b"ok\n"
+    # Whatever -logLevel says (Diego's is fatal), stderr says the filter is off.
+    wait_until(lambda: "sessions run without the syscall filter" in d.stderr_text(), 10,
+               what="the warning on stderr")
+    if log_level == "info":
+        d.wait_log("sshd.sandbox.syscall-filter-unavailable")
