@@ -36,7 +36,7 @@ ABSL_FLAG(std::string, allowedMACs, "", "comma-separated MAC allow-list");
 ABSL_FLAG(std::string, allowedKeyExchanges, "", "comma-separated key exchange allow-list");
 ABSL_FLAG(std::string, allowedHostKeyAlgorithms, "", "comma-separated host key algorithm allow-list");
 ABSL_FLAG(std::string, logLevel, "info", "log level: debug, info, error or fatal");
-ABSL_FLAG(std::string, timeFormat, "unix-epoch", "accepted for diego-sshd compatibility");
+ABSL_FLAG(std::string, timeFormat, "unix-epoch", "accepted for diego-sshd compatibility (ignored: timestamps are always unix-epoch)");
 ABSL_FLAG(std::string, debugAddr, "", "accepted for diego-sshd compatibility (ignored)");
 ABSL_FLAG(absl::Duration, idleTimeout, kDefault.idle_timeout, "close a connection idle this long (0: never)");
 ABSL_FLAG(absl::Duration, keepaliveInterval, kDefault.keepalive_interval, "server keepalive interval (0: off)");

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -128,6 +129,12 @@ int main(int argc, char** argv) {
     return absl::StrCat("diego-sshd (hatch) ", HATCH_VERSION, "\nlibssh ", ssh_version(0), "\n",
                         OpenSSL_version(OPENSSL_VERSION), "\n");
   };
+  // -help lists the daemon's own flags (abseil's default shows only flags defined in the
+  // file holding main()).
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "sshd/config.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
   absl::StatusOr<hatch::Config> config = hatch::ParseConfig(argc, argv, &secrets);
   if (!config.ok()) return Fail(config.status());

@@ -146,6 +146,17 @@ def test_version_flag(sshd_factory):
     assert d.stdout_lines and "hatch" in d.stdout_lines[0]
 
 
+def test_help_flag_lists_the_daemons_flags(sshd_factory):
+    d = sshd_factory.make("-help", authorized_key=None)
+    d.spawn()
+    sshd_factory.started.append(d)
+    d.wait_exit(10)  # abseil's help exits 1
+    text = "\n".join(d.stdout_lines + d.stderr_lines)
+    for flag in ("--address", "--hostKey", "--maxTunnels", "--readOnly", "--auditLog"):
+        assert flag in text, text[:500]
+    assert "No flags matched" not in text
+
+
 # ---------------------------------------------------------------------------------------------
 # Logs
 
