@@ -120,6 +120,7 @@ class ConnectionAudit {
 
   const std::string& id() const { return id_; }
   const std::string& peer() const { return peer_; }
+  absl::Time started() const { return started_; }
 
   // `key` may be null (none auth, or no key offered); only its fingerprint is written.
   void LoginSucceeded(absl::string_view user, absl::string_view method, ssh_key key,

@@ -43,7 +43,7 @@ int Connection::Run() {
   const Config& config = *state_->config;
   // Banner and key exchange within -preauthTimeout, authentication within -loginGraceTime:
   // SIGALRM's default action ends this process (sshd/preauth_phase.h).
-  const absl::Time accepted = StartPreauthDeadline(config.preauth_timeout);
+  const absl::Time accepted = StartPreauthDeadline(config.preauth_timeout, &audit_);
   signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
 
   // libssh sends what it has queued in one send() once the socket polls writable; on a

@@ -1,13 +1,16 @@
 // The connection process's side of the pre-auth limits (sshd/preauth.h is the listener's):
 // deadlines for the phases before authentication and the socket set-up after key exchange.
-// The deadlines use ITIMER_REAL: SIGALRM's default action ends the connection process, and
-// the listener counts such ends (sshd.connection.preauth-expired).
+// The deadlines use ITIMER_REAL: SIGALRM ends the connection process, and the listener counts
+// such ends (sshd.connection.preauth-expired). Before it does, a handler writes the
+// connection's sshd.audit.connection.ended line (prepared when the deadline is armed, then
+// written with only async-signal-safe calls) and re-raises SIGALRM at its default action.
 #ifndef HATCH_SSHD_PREAUTH_PHASE_H_
 #define HATCH_SSHD_PREAUTH_PHASE_H_
 
 #include <libssh/libssh.h>
 
 #include "absl/time/time.h"
+#include "sshd/audit.h"
 
 namespace hatch {
 
@@ -20,8 +23,9 @@ namespace hatch {
 void WriteHandshakeEagerly(ssh_session session);
 
 // Before the banner exchange: the process ends unless key exchange is done within `timeout`.
-// Returns the start, for FinishKeyExchangePhase.
-absl::Time StartPreauthDeadline(absl::Duration timeout);
+// Returns the start, for FinishKeyExchangePhase. `audit` (kept by the caller for the
+// process's life) names the connection in the audit line written if the deadline passes.
+absl::Time StartPreauthDeadline(absl::Duration timeout, const ConnectionAudit* audit);
 
 // Right after a successful key exchange: the timer is re-armed for what is left of
 // `login_grace_time` (counted from `start`).

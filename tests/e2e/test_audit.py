@@ -10,6 +10,7 @@ import stat
 import subprocess
 import time
 
+import paramiko
 import pytest
 
 from conftest import pm_exec, wait_until
@@ -282,3 +283,28 @@ def test_remote_forward_events(sshd_factory, ssh, targets):  # noqa: F811
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_connections_ended_by_a_deadline_have_their_end_line(sshd_factory, pm):
+    """A port probe that never starts key exchange, and a client that does key exchange but
+    never authenticates, are ended by -preauthTimeout and -loginGraceTime (SIGALRM): each
+    still gets its connection.ended, at -logLevel=fatal too."""
+    d = sshd_factory.start("-preauthTimeout=1s", "-loginGraceTime=3s", log_level="fatal")
+    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+        s.recv(256)  # our banner; then say nothing
+        while s.recv(256):
+            pass
+    probe = wait_audit(d, "connection.ended",
+                       reason="no key exchange within -preauthTimeout")[0]
+    assert 0.9 <= float(probe["duration"]) < 5, probe
+    t = paramiko.Transport(("127.0.0.1", d.port))
+    try:
+        t.start_client(timeout=10)  # key exchange done, no auth
+        wait_until(lambda: not t.is_active(), 10, what="the grace time to end the connection")
+    finally:
+        t.close()
+    grace = wait_audit(d, "connection.ended",
+                       reason="not authenticated within -loginGraceTime")[0]
+    assert 2.9 <= float(grace["duration"]) < 8, grace
+    assert grace["connection"] != probe["connection"]
+    assert d.alive()
