@@ -63,6 +63,11 @@ bool MakePipe(UniqueFd* read_end, UniqueFd* write_end) {
 
 void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+// How long a built-in may take to end after a hangup (below).
+constexpr unsigned kBuiltinHangupGraceSeconds = 5;
+
+void OnBuiltinHangup(int) { alarm(kBuiltinHangupGraceSeconds); }
+
 // In the child: a clean process as OpenSSH's session.c makes it.
 [[noreturn]] void RunChild(const SpawnRequest& r, const sandbox::SessionSandbox* confinement,
                            char* const* argv, char* const* envp, int in_fd, int out_fd,
@@ -117,6 +122,16 @@ void SetNonBlocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK
     // (Linux's pipe-max-size, no privilege needed) holds it in the kernel instead, and the
     // built-in reads it in larger chunks. Best effort.
     if (r.pty_slave == nullptr) GrowPipe(STDIN_FILENO);
+    // A hangup (the client or the connection went away: SessionChannel::Finish) must not
+    // kill a built-in mid-file: the connection closes the built-in's pipes at the same
+    // moment, so it reads EOF or fails a write (EPIPE, not SIGPIPE) and ends on its own,
+    // reporting the files it had open to the audit trail. SIGALRM's default action ends one
+    // stuck in a file operation (a FIFO, a hung mount) kBuiltinHangupGraceSeconds later.
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction hangup {};
+    hangup.sa_handler = &OnBuiltinHangup;
+    sigemptyset(&hangup.sa_mask);
+    sigaction(SIGHUP, &hangup, nullptr);
     int status = r.builtin();
     _exit(status);
   }

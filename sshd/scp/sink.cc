@@ -193,7 +193,12 @@ bool ScpSink::ReceiveFile(const EntryLine& entry, const std::string& path,
   // After the first failure, later errors are not reported: the peer hears one per file.
   std::string noted_error;
   int write_errno = 0;
-  if (!CopyDataToFile(fd.get(), entry.size, &write_errno)) {
+  uint64_t received = 0;
+  if (!CopyDataToFile(fd.get(), entry.size, &write_errno, &received)) {
+    // The client went away mid-file: what reached the file is still reported (the trail has
+    // one file.written per file the sink opened).
+    ::close(fd.release());
+    ReportFile(flags_, FileOp::kWritten, path, write_errno == 0 ? received : 0, std::nullopt);
     peer_->SendError("dropped connection");
     return false;
   }
@@ -226,7 +231,7 @@ bool ScpSink::ReceiveFile(const EntryLine& entry, const std::string& path,
   return true;
 }
 
-bool ScpSink::CopyDataToFile(int fd, off_t size, int* write_errno) {
+bool ScpSink::CopyDataToFile(int fd, off_t size, int* write_errno, uint64_t* received) {
   char* buf = buffer_.get();
   size_t filled = 0;
   off_t remaining = size;
@@ -241,6 +246,7 @@ bool ScpSink::CopyDataToFile(int fd, off_t size, int* write_errno) {
     }
     filled += static_cast<size_t>(n);
     remaining -= n;
+    *received += static_cast<uint64_t>(n);
     if (filled == kCopyBufferSize || remaining == 0) {
       if (*write_errno == 0 && !WriteAll(fd, buf, filled)) *write_errno = errno;
       filled = 0;

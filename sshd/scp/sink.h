@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,7 +39,8 @@ class ScpSink {
   bool ReceiveFile(const EntryLine& entry, const std::string& path, const TimesLine* times);
   // Reads `size` bytes of file data into `fd` (a write error is remembered in *write_errno
   // and the rest of the data is still consumed). False when the peer's data ends early.
-  bool CopyDataToFile(int fd, off_t size, int* write_errno);
+  // False when the stream ended first; *received counts the bytes that arrived either way.
+  bool CopyDataToFile(int fd, off_t size, int* write_errno, uint64_t* received);
   // Reports a protocol violation ("protocol error: <why>"); always returns false.
   bool ProtocolError(const std::string& why);
 

@@ -308,3 +308,37 @@ def test_connections_ended_by_a_deadline_have_their_end_line(sshd_factory, pm):
     assert 2.9 <= float(grace["duration"]) < 8, grace
     assert grace["connection"] != probe["connection"]
     assert d.alive()
+
+
+@pytest.mark.parametrize("tool", ["sftp", "scp-O"])
+def test_upload_cut_off_by_the_client_still_reports_the_file(sshd_factory, area, clients,  # noqa: F811
+                                                            tool):
+    """The client dies mid-upload: the connection hangs the built-in up and closes its pipes;
+    the built-in ends on its own and still writes the file's file.written."""
+    d = start_daemon(sshd_factory, area, log_level="fatal")
+    size = 4 << 20
+    area.put_local("big.bin", os.urandom(size))
+    slow = ("-l", "800")  # 100 KB/s: the upload takes 40 s, it is cut after a few hundred KB
+    if tool == "sftp":
+        argv = ["sftp", *clients.ssh_opts(d, "-P"), *slow, "-b", "-", "vcap@127.0.0.1"]
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, cwd=area.local,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p.stdin.write(b"put big.bin\n")
+        p.stdin.close()
+    else:
+        argv = clients.scp_argv(d, area.l("big.bin"), "vcap@127.0.0.1:big.bin", legacy=True,
+                                extra=slow)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    remote = area.r("big.bin")
+    try:
+        wait_until(lambda: os.path.exists(remote) and os.path.getsize(remote) > 64 << 10, 30,
+                   what="the upload to be under way")
+    finally:
+        p.kill()
+        p.wait()
+    written = wait_audit(d, "file.written", path=remote)[0]
+    assert 0 < written["bytes"] < size, written
+    wait_audit(d, "connection.ended")
+    if tool == "scp-O":
+        assert written["bytes"] == os.path.getsize(remote)
