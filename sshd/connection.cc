@@ -42,7 +42,7 @@ Connection::~Connection() {
 int Connection::Run() {
   const Config& config = *state_->config;
   // Banner and key exchange within -preauthTimeout, authentication within -loginGraceTime:
-  // SIGALRM's default action ends this process (sshd/preauth_phase.h).
+  // SIGALRM ends this process, after writing its connection.ended (sshd/preauth_phase.h).
   const absl::Time accepted = StartPreauthDeadline(config.preauth_timeout, &audit_);
   signal_fd_ = BlockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
 
