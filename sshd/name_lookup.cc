@@ -42,8 +42,13 @@ void OnAddrInfo(void* arg, int status, int /*timeouts*/, struct ares_addrinfo* r
 }
 
 [[noreturn]] void RunLookupChild(int out_fd, const std::string& host, uint16_t port) {
+  // Only the result pipe stays open (and 0-2): a copy of the connection's other fds (other
+  // sessions' pipes and pty masters, tunnel sockets, -R listeners) held here for the
+  // lookup's seconds would delay their EOFs and hangups.
+  if (out_fd > 3) close_range(3, static_cast<unsigned>(out_fd) - 1, 0);
+  close_range(static_cast<unsigned>(out_fd) + 1, ~0U, 0);
   // Forked without exec, and it parses DNS replies: no host key or session keys in here
-  // (the session's socket fd is only this child's reference, closed without a shutdown).
+  // (after close_range, as in a forked built-in: see sshd/fork_secrets.h).
   ForgetSecretsInForkedChild();
   LookupState state;
   ares_channel channel = nullptr;
