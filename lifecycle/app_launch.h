@@ -8,7 +8,8 @@
 //               and the app's .profile (launch.h's SourceListScript).
 //   kBuildpack  a classic droplet: options.app_dir, else $HOME/app, is a directory. The
 //               environment of app_env.h; bash sources ../profile.d/* and .profile.d/*
-//               (launch.h's ShellScript), exactly as buildpackapplifecycle's shell.
+//               (launch.h's ShellScript), in buildpackapplifecycle's order (paths quoted,
+//               no `ls` check: lifecycle/README.md).
 //               For both kinds, without /bin/bash /bin/sh does it all, says so on stderr
 //               and names the profile scripts it cannot parse (launch.h).
 //   kProcess    options.app_pid names a process, or no droplet of either kind is there (a

@@ -188,8 +188,9 @@ absl::StatusOr<absl::Duration> ParseGoDuration(absl::string_view s) {
 }
 
 absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& args,
-                                               AppFlags* app, size_t* consumed) {
-  CredhubFlags flags;
+                                               AppFlags* app, size_t* consumed,
+                                               const CredhubFlags& base) {
+  CredhubFlags flags = base;
   for (size_t i = 0; i < args.size();) {
     const std::string& s = args[i];
     if (s.size() < 2 || s[0] != '-') {  // the first non-flag stops parsing

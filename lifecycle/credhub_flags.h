@@ -40,10 +40,12 @@ struct AppFlags {
 // \"x\" for flag -credhubConnectAttempts: parse error"); Go exits 2 after printing it and the
 // usage.
 // With `app`, the AppFlags are accepted too. `consumed`, when given, is set to how many
-// arguments were flags (and their values).
+// arguments were flags (and their values). The result starts from `base`: flags parsed
+// earlier (shell's leading flags) keep their values unless these args set them again.
 absl::StatusOr<CredhubFlags> ParseCredhubFlags(const std::vector<std::string>& args,
                                                AppFlags* app = nullptr,
-                                               size_t* consumed = nullptr);
+                                               size_t* consumed = nullptr,
+                                               const CredhubFlags& base = CredhubFlags());
 
 // Go's usage text for a flag set named program ("Usage of shell:\n  -credhubConnectAttempts...");
 // with_app_flags adds the AppFlags.

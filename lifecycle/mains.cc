@@ -38,7 +38,7 @@ void ReportOnStdout(absl::string_view line) {
 std::optional<int> ParseFlagsOrExit(const std::vector<std::string>& args, absl::string_view program,
                                     CredhubFlags* flags, AppFlags* app = nullptr,
                                     size_t* consumed = nullptr) {
-  auto parsed = ParseCredhubFlags(args, app, consumed);
+  auto parsed = ParseCredhubFlags(args, app, consumed, *flags);  // on top of earlier flags
   if (parsed.ok()) {
     *flags = *parsed;
     return std::nullopt;

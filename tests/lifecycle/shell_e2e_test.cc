@@ -227,6 +227,23 @@ TEST(ShellE2E, CredhubFailureStopsBeforeTheCommand) {
                                 "references: Could not establish connection"));
 }
 
+TEST(ShellE2E, LeadingCredhubFlagsSurviveTrailingOnes) {
+  // shell [FLAGS] APP_DIR COMMAND [FLAGS]: flags after the command add to those before it
+  // (they used to reset the credhub flags to their defaults).
+  Droplet d;
+  d.SetEnv("VCAP_SERVICES", R"({"s":[{"credentials":{"credhub-ref":"/c"}}]})");
+  d.SetEnv("VCAP_PLATFORM_OPTIONS", R"({"credhub-uri":"https://127.0.0.1:)" +
+                                        std::to_string(UnusedPort()) + R"("})");
+  d.SetEnv("CF_INSTANCE_CERT", Pki().client_crt);
+  d.SetEnv("CF_INSTANCE_KEY", Pki().client_key);
+  d.SetEnv("CF_SYSTEM_CERT_PATH", Pki().cacerts_dir);
+  const RunResult r = d.RunIn(d.root(), {kShell, "-credhubConnectAttempts=1", d.app(), "echo ran",
+                                         "-credhubRetryDelay=1ms"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, AllOf(HasSubstr("Failed on attempt 1 out of 1"),
+                           Not(HasSubstr("attempt 2")), Not(HasSubstr("ran"))));
+}
+
 TEST(ShellE2E, DockerStyleAppProcessGivesItsEnvironmentAndWorkingDir) {
   Droplet d;
   MakeDirs(d.root() + "/srv");
