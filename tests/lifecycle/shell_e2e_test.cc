@@ -210,14 +210,20 @@ TEST(ShellE2E, InterpolatesCredhubRefsRetryingOnFailure) {
   EXPECT_EQ(EnvValue(r.out, "DATABASE_URL"), "mysql2://admin:pw@10.0.16.4:3306/cf_db");
 }
 
+// A credhub ref in VCAP_SERVICES, the instance's client certificate, and a credhub URI on a
+// loopback port nothing listens on: every attempt fails to connect.
+void WithUnreachableCredhub(Droplet* d) {
+  d->SetEnv("VCAP_SERVICES", R"({"s":[{"credentials":{"credhub-ref":"/c"}}]})");
+  d->SetEnv("VCAP_PLATFORM_OPTIONS", R"({"credhub-uri":"https://127.0.0.1:)" +
+                                         std::to_string(UnusedPort()) + R"("})");
+  d->SetEnv("CF_INSTANCE_CERT", Pki().client_crt);
+  d->SetEnv("CF_INSTANCE_KEY", Pki().client_key);
+  d->SetEnv("CF_SYSTEM_CERT_PATH", Pki().cacerts_dir);
+}
+
 TEST(ShellE2E, CredhubFailureStopsBeforeTheCommand) {
   Droplet d;
-  d.SetEnv("VCAP_SERVICES", R"({"s":[{"credentials":{"credhub-ref":"/c"}}]})");
-  d.SetEnv("VCAP_PLATFORM_OPTIONS", R"({"credhub-uri":"https://127.0.0.1:)" +
-                                        std::to_string(UnusedPort()) + R"("})");
-  d.SetEnv("CF_INSTANCE_CERT", Pki().client_crt);
-  d.SetEnv("CF_INSTANCE_KEY", Pki().client_key);
-  d.SetEnv("CF_SYSTEM_CERT_PATH", Pki().cacerts_dir);
+  WithUnreachableCredhub(&d);
   const RunResult r = d.RunIn(d.root(), {kShell, d.app(), "echo ran", "-credhubConnectAttempts=2",
                                          "-credhubRetryDelay=1ms"});
   EXPECT_EQ(r.exit_code, 1);
@@ -231,12 +237,7 @@ TEST(ShellE2E, LeadingCredhubFlagsSurviveTrailingOnes) {
   // shell [FLAGS] APP_DIR COMMAND [FLAGS]: flags after the command add to those before it
   // (they used to reset the credhub flags to their defaults).
   Droplet d;
-  d.SetEnv("VCAP_SERVICES", R"({"s":[{"credentials":{"credhub-ref":"/c"}}]})");
-  d.SetEnv("VCAP_PLATFORM_OPTIONS", R"({"credhub-uri":"https://127.0.0.1:)" +
-                                        std::to_string(UnusedPort()) + R"("})");
-  d.SetEnv("CF_INSTANCE_CERT", Pki().client_crt);
-  d.SetEnv("CF_INSTANCE_KEY", Pki().client_key);
-  d.SetEnv("CF_SYSTEM_CERT_PATH", Pki().cacerts_dir);
+  WithUnreachableCredhub(&d);
   const RunResult r = d.RunIn(d.root(), {kShell, "-credhubConnectAttempts=1", d.app(), "echo ran",
                                          "-credhubRetryDelay=1ms"});
   EXPECT_EQ(r.exit_code, 1);
