@@ -176,7 +176,15 @@ def test_session_process_has_only_fds_0_1_2_and_its_own_group(sshd, pm):
             chan.get_pty()
         chan.exec_command("echo $$; exec sleep 100")
         pid = int(ShellReader(chan).expect("\n").strip())
-        fds = sorted(int(f) for f in os.listdir(f"/proc/{pid}/fd"))
+        # sleep's own start-up opens files for a moment (setlocale reads
+        # /etc/locale.alias): wait for it to settle. An inherited fd would stay.
+        deadline = time.monotonic() + 10
+        while True:
+            fds = sorted(int(f) for f in os.listdir(f"/proc/{pid}/fd"))
+            settled = open(f"/proc/{pid}/comm").read().strip() == "sleep"
+            if (settled and fds == [0, 1, 2]) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         assert fds == [0, 1, 2], f"pty={pty}: fds {fds}: " + ", ".join(
             os.readlink(f"/proc/{pid}/fd/{f}") for f in fds)
         st = proc_stat(pid)
