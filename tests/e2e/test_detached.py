@@ -65,22 +65,27 @@ class Scenario:
         self.marks = {k: f"hatch-det-{k}-{tag}" for k in kinds}
         self.background = f"hatch-det-bg-{tag}" if with_background else None
 
+    def all_marks(self):
+        return list(self.marks.values()) + ([self.background] if self.background else [])
+
     def script(self, then):
         parts = [DETACHED[k].format(cmd=bash_sleep(m), s=self.socket) for k, m in self.marks.items()]
         if self.background:
             parts.append(BACKGROUND.format(cmd=bash_sleep(self.background)))
-        return "\n".join(parts + ["sleep 0.5", "echo ready", then])
+        # "ready" once every detached `sleep` runs (so nohup has ignored SIGHUP and setsid
+        # has left the session, however loaded the machine), or after 10 s.
+        waits = [f"n=0; until pgrep -f '^{m} ' >/dev/null || [ $n -ge 200 ]; do "
+                 f"sleep 0.05; n=$((n+1)); done" for m in self.all_marks()]
+        return "\n".join(parts + waits + ["echo ready", then])
 
     def started(self):
-        marks = list(self.marks.values()) + ([self.background] if self.background else [])
-        return all(running(m) for m in marks)
+        return all(running(m) for m in self.all_marks())
 
     def alive(self):
         return {k for k, m in self.marks.items() if running(m)}
 
     def cleanup(self):
-        marks = list(self.marks.values()) + ([self.background] if self.background else [])
-        for m in marks:
+        for m in self.all_marks():
             for pid in pids_with_marker(m):
                 try:
                     os.kill(pid, signal.SIGKILL)

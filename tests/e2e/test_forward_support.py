@@ -334,6 +334,7 @@ class SshForward:
 
         def ready():
             if self.proc.poll() is not None:
+                self._t.join(5)  # all of ssh's stderr read before it is quoted or matched
                 raise AssertionError(f"ssh exited {self.proc.returncode}: {self.stderr()}")
             return is_listening(port)
 

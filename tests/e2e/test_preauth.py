@@ -139,6 +139,7 @@ def test_flood_from_many_sources_is_held_to_max_startups_and_spares_authenticate
     wait_until(lambda: all(d.find_logs("sshd.connection.authenticated")[4:5]), 10,
                what="5 authentications")
     f = flood(d.port)
+    flood_began = time.monotonic()
     # 60 sources x 4: per source 3 at most, and never more than 12 unauthenticated in all.
     f.open([f"127.0.0.{i}" for i in range(2, 62)], 4)
     # Each socket is either served (a connection process) or refused (closed at once).
@@ -168,7 +169,9 @@ def test_flood_from_many_sources_is_held_to_max_startups_and_spares_authenticate
     assert totals.get("startups_full", 0) > 0 and totals.get("early_drop", 0) > 0, totals
     assert sum(totals.get(k, 0) for k in ("startups_full", "early_drop", "per_source",
                                            "too_many_connections")) == 240 - accepted
-    assert lines <= 4, lines
+    # A line at the first refusal, then at most one per 1 s interval that had any (240
+    # refusals, a handful of lines, however long a loaded machine takes over the flood).
+    assert lines <= 2 + (time.monotonic() - flood_began), lines
     for ch in chans:
         ch.shutdown_write()
 
@@ -296,16 +299,17 @@ def test_preauth_timeout_ends_silent_and_slow_connections_well_inside_login_grac
 
 
 def test_login_grace_time_still_bounds_authentication_after_key_exchange(sshd_factory):
-    d = sshd_factory.start("-preauthTimeout=1s", "-loginGraceTime=4s")
+    # -preauthTimeout leaves a loaded machine time for paramiko's key exchange.
+    d = sshd_factory.start("-preauthTimeout=3s", "-loginGraceTime=7s")
     t = paramiko.Transport(("127.0.0.1", d.port))
     try:
         t0 = time.monotonic()
-        t.start_client(timeout=10)  # key exchange done: the 1 s deadline no longer applies
-        time.sleep(2)
+        t.start_client(timeout=10)  # key exchange done: the 3 s deadline no longer applies
+        time.sleep(max(0, t0 + 4 - time.monotonic()))
         assert t.is_active()
         wait_until(lambda: not t.is_active(), 10, what="the grace time to end the connection")
         took = time.monotonic() - t0
-        assert 3 < took < 8, took
+        assert 6 < took < 12, took
     finally:
         t.close()
 
@@ -402,7 +406,8 @@ def test_memory_stays_bounded_while_the_reader_is_stalled(sshd_factory, keys):
         # Not wedged in send(): the loop still runs, so the daemon's SIGTERM reaches it, and
         # it hangs up its session and says so (a wedged one is SIGKILLed after
         # -killGraceTime + 3 s, leaving its session's processes behind).
-        assert state() == "S"
+        # It sleeps in poll but wakes twice a second: sample until seen asleep.
+        wait_until(lambda: state() == "S", 5, what="the connection asleep in poll")
         t0 = time.monotonic()
         assert d.stop() == 0
         assert time.monotonic() - t0 < 4

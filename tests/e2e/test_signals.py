@@ -155,7 +155,7 @@ def test_daemon_started_with_sigchld_and_sigalrm_ignored_still_reports_and_expir
         sshd_factory, pm):
     """Started with SIGCHLD ignored (the kernel would reap sessions itself: no exit status)
     and SIGALRM ignored and blocked (no pre-auth deadline), the daemon resets both."""
-    d = sshd_factory.start("-preauthTimeout=1s", preexec=_ignore_chld_and_alrm)
+    d = sshd_factory.start("-preauthTimeout=3s", preexec=_ignore_chld_and_alrm)
     c = pm.connect(d)
     out, _, rc, _ = pm_exec(c, "echo hi; exit 7")
     assert (out, rc) == (b"hi\n", 7)
@@ -165,7 +165,7 @@ def test_daemon_started_with_sigchld_and_sigalrm_ignored_still_reports_and_expir
         s.settimeout(10)
         while s.recv(256):
             pass
-        assert time.monotonic() - t0 < 6  # cut at the 1 s deadline
+        assert time.monotonic() - t0 < 10  # cut at the 3 s deadline
 
 
 def test_session_process_has_only_fds_0_1_2_and_its_own_group(sshd, pm):

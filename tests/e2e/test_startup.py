@@ -34,7 +34,7 @@ BAD_START = [
     ([], {"authorized_key": None}, "authorized key"),
     ([], {"address": "127.0.0.1"}, "127.0.0.1"),
     ([], {"address": "127.0.0.1:99999"}, "99999"),
-    ([], {"address": "no-such-host.invalid:2222"}, "no-such-host.invalid"),
+    ([], {"address": "no..such-host:2222"}, "no..such-host"),  # refused with no DNS query
 ]
 
 
@@ -270,7 +270,7 @@ def test_stop_kills_a_session_that_ignores_sighup(sshd_factory, ssh, shared_tmp)
     d.signal(signal.SIGTERM)
     assert d.wait_exit(15) == 0
     assert time.monotonic() - t0 < 10
-    assert pids_with_marker(marker) == []
+    wait_until(lambda: pids_with_marker(marker) == [], 5, what="the SIGKILLed session gone")
     p.wait(10)
 
 
