@@ -252,7 +252,7 @@ def test_local_forward_events(sshd_factory, ssh, targets):  # noqa: F811
     port.bind(("127.0.0.1", 0))
     lport = port.getsockname()[1]
     port.close()
-    p = ssh.popen(d, "-N", opts=("-L", f"{lport}:127.0.0.1:{t.port}",
+    p = ssh.popen(d, "-N", opts=("-L", f"127.0.0.1:{lport}:127.0.0.1:{t.port}",
                                   "-o", "ExitOnForwardFailure=yes"))
     try:
         def connect():

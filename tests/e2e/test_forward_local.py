@@ -129,8 +129,8 @@ def test_ssh_L_unresolvable_name_fails_and_the_connection_keeps_working(sshd, fo
     t = targets(echo)
     bad_port, good_port = free_local_port(), free_local_port()
     # An empty label: the resolver refuses the name without sending a DNS query.
-    f = forwards(sshd, "-L", f"{bad_port}:no..such-host:80",
-                 "-L", f"{good_port}:127.0.0.1:{t.port}", verbose=True)
+    f = forwards(sshd, "-L", f"127.0.0.1:{bad_port}:no..such-host:80",
+                 "-L", f"127.0.0.1:{good_port}:127.0.0.1:{t.port}", verbose=True)
     f.wait_listening(bad_port).wait_listening(good_port)
     with connect(bad_port) as s:
         assert recv_all(s)[0] == b""
@@ -334,7 +334,7 @@ def test_plink_L_carries_data_both_ways(sshd, keys, forward_ppk, targets):
     lport = free_local_port()
     argv = ["plink", "-batch", "-ssh", "-N", "-P", str(sshd.port), "-i", forward_ppk,
             "-hostkey", keys.host_fingerprint(keys.host_rsa),
-            "-L", f"{lport}:127.0.0.1:{t.port}", "vcap@127.0.0.1"]
+            "-L", f"127.0.0.1:{lport}:127.0.0.1:{t.port}", "vcap@127.0.0.1"]
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     try:

@@ -372,7 +372,9 @@ def local_forward(forwards, daemon, target_port, host="127.0.0.1", **kw):
     """`ssh -N -L lport:host:target_port`, ready; returns (SshForward, lport)."""
     for _ in range(3):
         lport = free_local_port()
-        f = forwards(daemon, "-L", f"{lport}:{host}:{target_port}", **kw)
+        # Bound on 127.0.0.1 alone: with "localhost" ssh also binds ::1 and counts the
+        # forward as set up when only that bind works (the IPv4 port taken meanwhile).
+        f = forwards(daemon, "-L", f"127.0.0.1:{lport}:{host}:{target_port}", **kw)
         try:
             return f.wait_listening(lport), lport
         except AssertionError as e:

@@ -268,7 +268,7 @@ def test_local_forward_works(ro, ssh):
     local.bind(("127.0.0.1", 0))
     lport = local.getsockname()[1]
     local.close()
-    p = ssh.popen(ro, opts=("-N", "-L", f"{lport}:127.0.0.1:{port}"))
+    p = ssh.popen(ro, opts=("-N", "-L", f"127.0.0.1:{lport}:127.0.0.1:{port}"))
     try:
         def connected():
             try:
