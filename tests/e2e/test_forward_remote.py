@@ -18,7 +18,7 @@ from conftest import wait_until
 from test_forward_support import (IO_TIMEOUT, connect, connect_refused, connection_processes,
                                   digest_after_eof, echo, echo_round_trip, exchange, fds_of,
                                   free_local_port, is_listening, never_read, recv_all, refused_port,
-                                  send_then_close, sha)
+                                  remote_forward, send_then_close, sha)
 from test_forward_support import forwards, targets  # noqa: F401 (fixtures)
 
 MIB = 1 << 20
@@ -30,8 +30,7 @@ MIB = 1 << 20
 
 def test_ssh_R_fixed_port_carries_data_to_the_local_target(sshd, forwards, targets):
     t = targets(echo)
-    rport = free_local_port()
-    forwards(sshd, "-R", f"{rport}:127.0.0.1:{t.port}").wait_listening(rport)
+    _, rport = remote_forward(forwards, sshd, t.port)
     payload = os.urandom(8 * MIB)
     with connect(rport) as s:
         back = echo_round_trip(s, payload)
@@ -43,8 +42,7 @@ def test_ssh_R_fixed_port_carries_data_to_the_local_target(sshd, forwards, targe
 def test_ssh_R_half_close_peer_eof_reaches_the_target_and_the_answer_comes_back(
         sshd, forwards, targets):
     t = targets(digest_after_eof)
-    rport = free_local_port()
-    forwards(sshd, "-R", f"{rport}:127.0.0.1:{t.port}").wait_listening(rport)
+    _, rport = remote_forward(forwards, sshd, t.port)
     payload = os.urandom(4 * MIB + 3)
     with connect(rport) as s:
         s.sendall(payload)
@@ -75,8 +73,7 @@ def test_ssh_R_data_in_flight_when_the_client_closes_reaches_a_slow_reader(sshd,
                                                                            targets):
     payload = os.urandom(16 * MIB)
     t = targets(send_then_close(payload))  # behind ssh: sends it all, then EOF
-    rport = free_local_port()
-    forwards(sshd, "-R", f"{rport}:127.0.0.1:{t.port}").wait_listening(rport)
+    _, rport = remote_forward(forwards, sshd, t.port)
     with connect(rport) as s:
         # Our EOF goes first, so ssh sends EOF and CLOSE as soon as the target's data is out,
         # while this slow reader still has most of it to read.
@@ -139,8 +136,7 @@ def test_ssh_R_connections_past_max_tunnels_are_closed_at_once(sshd_factory, for
     frees up is used again."""
     d = sshd_factory.start("-maxTunnels=2")
     t = targets(echo)
-    rport = free_local_port()
-    forwards(d, "-R", f"{rport}:127.0.0.1:{t.port}").wait_listening(rport)
+    _, rport = remote_forward(forwards, d, t.port)
     a, b = connect(rport), connect(rport)
     for s, byte in ((a, b"a"), (b, b"b")):
         s.sendall(byte)

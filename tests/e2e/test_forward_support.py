@@ -383,6 +383,21 @@ def local_forward(forwards, daemon, target_port, host="127.0.0.1", **kw):
     raise AssertionError("no free local port for -L")
 
 
+def remote_forward(forwards, daemon, target_port, **kw):
+    """`ssh -N -R rport:127.0.0.1:target_port`, listening; returns (SshForward, rport). A
+    port taken between free_local_port() and the daemon's bind (another test's outgoing
+    connection, say) fails the forward: another port is tried."""
+    for _ in range(3):
+        rport = free_local_port()
+        f = forwards(daemon, "-R", f"{rport}:127.0.0.1:{target_port}", **kw)
+        try:
+            return f.wait_listening(rport), rport
+        except AssertionError as e:
+            if "remote port forwarding failed" not in str(e):
+                raise
+    raise AssertionError("no free port for -R")
+
+
 def free_local_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
