@@ -388,8 +388,9 @@ def test_request_crossing_the_servers_close_gets_no_reply(sshd, pm, kind):
             chan.shutdown_write()
     try:
         assert got_close.wait(10), "the server did not close the channel"
+        # Sent before our CLOSE, which paramiko sends once released: the server reads it
+        # after its own CLOSE and before ours, as it would a winadj in flight.
         send_channel_request(tr, chan, "winadj@putty.projects.tartarus.org", want_reply=True)
-        time.sleep(0.3)  # (not needed for the verdict: see the round trip below)
     finally:
         release.set()
     # The server answers in order: a reply to that request would come before this one's.
