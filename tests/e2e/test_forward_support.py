@@ -368,34 +368,36 @@ def forwards(ssh):
         f.stop()
 
 
+def _forward_on_a_free_port(forwards, daemon, flag, spec, taken, **kw):
+    """Starts `ssh -N <flag> spec(port)` on a port from free_local_port() and waits until it
+    listens; returns (SshForward, port). A port taken between choosing and binding (another
+    test's outgoing connection, say) makes ssh fail with `taken` in its stderr: another port
+    is tried."""
+    for _ in range(3):
+        port = free_local_port()
+        f = forwards(daemon, flag, spec(port), **kw)
+        try:
+            return f.wait_listening(port), port
+        except AssertionError as e:
+            if taken not in str(e):
+                raise
+    raise AssertionError(f"no free port for {flag}")
+
+
 def local_forward(forwards, daemon, target_port, host="127.0.0.1", **kw):
     """`ssh -N -L lport:host:target_port`, ready; returns (SshForward, lport)."""
-    for _ in range(3):
-        lport = free_local_port()
-        # Bound on 127.0.0.1 alone: with "localhost" ssh also binds ::1 and counts the
-        # forward as set up when only that bind works (the IPv4 port taken meanwhile).
-        f = forwards(daemon, "-L", f"127.0.0.1:{lport}:{host}:{target_port}", **kw)
-        try:
-            return f.wait_listening(lport), lport
-        except AssertionError as e:
-            if "Address already in use" not in str(e):
-                raise
-    raise AssertionError("no free local port for -L")
+    # Bound on 127.0.0.1 alone: with "localhost" ssh also binds ::1 and counts the forward
+    # as set up when only that bind works (the IPv4 port taken meanwhile).
+    return _forward_on_a_free_port(forwards, daemon, "-L",
+                                   lambda port: f"127.0.0.1:{port}:{host}:{target_port}",
+                                   "Address already in use", **kw)
 
 
 def remote_forward(forwards, daemon, target_port, **kw):
-    """`ssh -N -R rport:127.0.0.1:target_port`, listening; returns (SshForward, rport). A
-    port taken between free_local_port() and the daemon's bind (another test's outgoing
-    connection, say) fails the forward: another port is tried."""
-    for _ in range(3):
-        rport = free_local_port()
-        f = forwards(daemon, "-R", f"{rport}:127.0.0.1:{target_port}", **kw)
-        try:
-            return f.wait_listening(rport), rport
-        except AssertionError as e:
-            if "remote port forwarding failed" not in str(e):
-                raise
-    raise AssertionError("no free port for -R")
+    """`ssh -N -R rport:127.0.0.1:target_port`, listening; returns (SshForward, rport)."""
+    return _forward_on_a_free_port(forwards, daemon, "-R",
+                                   lambda port: f"{port}:127.0.0.1:{target_port}",
+                                   "remote port forwarding failed", **kw)
 
 
 def free_local_port():
